@@ -1,0 +1,27 @@
+"""sigmax: everything between a model's logits and its probabilities, losses and gradients.
+
+The sigmoid / softmax family done exactly and fast.  Every public function is
+a callable object that also carries its derivatives (``f.derivative``,
+``f.vjp``, ``f.jvp``, ``f.jacobian``; ``value_and_grad`` on the losses).
+
+>>> import sigmax as sx
+>>> sx.softmax([1000.0, 999.0]).round(4)
+array([0.7311, 0.2689])
+"""
+
+from ._elementwise import log_sigmoid, logit, sigmoid, softplus
+from ._softmax import log_softmax, logsumexp, softmax, softmax2d
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
+    "logit",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax2d",
+    "__version__",
+]

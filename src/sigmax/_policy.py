@@ -1,0 +1,237 @@
+"""Argument checks, dtype and axis normalisation, and the error messages.
+
+This is the one place where sigmax decides what an argument may be.  Every
+public function validates through these helpers, so the rules (and the wording
+of the errors) are the same everywhere:
+
+* dtypes: float64 and float32 keep their dtype; float16, bfloat16 and the other
+  small ml_dtypes floats are computed in float32 precision or better and
+  rounded back; integers and bools become float64; complex, object, string and
+  datetime inputs raise ``TypeError``.  The plain NumPy path computes in
+  float64 (so float32 sums accumulate in float64) and rounds once at the end.
+* axes: an int, a tuple of ints, or ``None`` (all axes), normalised to a sorted
+  tuple of non-negative ints.
+* errors name the function, the argument, what was received and what was
+  expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import ml_dtypes
+import numpy as np
+
+__all__ = [
+    "ArgumentError",
+    "as_input",
+    "as_real_array",
+    "check_bool",
+    "check_cotangent",
+    "check_where",
+    "check_temperature",
+    "check_reduction",
+    "finish",
+    "normalize_axis",
+    "describe",
+]
+
+# Small float formats that are computed in (at least) float32 and rounded back.
+_SMALL_FLOATS = frozenset(
+    np.dtype(t)
+    for t in (
+        np.float16,
+        ml_dtypes.bfloat16,
+        ml_dtypes.float8_e4m3fn,
+        ml_dtypes.float8_e5m2,
+    )
+)
+
+
+class ArgumentError(ValueError):
+    """Raised for a value that has the right type but an unusable value."""
+
+
+def describe(value) -> str:
+    """A short description of a received value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)) and len(repr(value)) > 60:
+        return f"a {type(value).__name__} of length {len(value)}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def _dtype_error(fname: str, name: str, dtype) -> TypeError:
+    return TypeError(
+        f"{fname}: {name} must be a real floating-point, integer or boolean array; "
+        f"received dtype {dtype}"
+    )
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the plain NumPy path computes in for an input of ``dtype``."""
+    if dtype == np.longdouble and dtype != np.float64:
+        return dtype
+    return np.dtype(np.float64)
+
+
+def result_dtype(fname: str, name: str, dtype: np.dtype) -> np.dtype:
+    """The dtype a result has for an input of ``dtype`` (SPEC section 4)."""
+    if dtype in (np.float64, np.float32) or dtype == np.longdouble:
+        return dtype
+    if dtype in _SMALL_FLOATS:
+        return dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    raise _dtype_error(fname, name, dtype)
+
+
+def as_real_array(value, fname: str, name: str) -> np.ndarray:
+    """Convert ``value`` to an ndarray, rejecting what has no real dtype."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise TypeError(
+                f"{fname}: {name} must be a real number or array of real numbers; "
+                f"received {describe(value)}"
+            )
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{fname}: {name} must be a real number or array of real numbers; "
+                f"received {describe(value)} ({exc})"
+            ) from None
+    if arr.dtype.kind not in "biuf" and arr.dtype not in _SMALL_FLOATS:
+        raise _dtype_error(fname, name, arr.dtype)
+    return arr
+
+
+def as_input(value, fname: str, name: str = "x"):
+    """Validate a primary input and return ``(array_in_compute_dtype, out_dtype)``.
+
+    The returned array may share memory with ``value``; cores never write to
+    their inputs.
+    """
+    arr = as_real_array(value, fname, name)
+    out_dtype = result_dtype(fname, name, arr.dtype)
+    return arr.astype(compute_dtype(arr.dtype), copy=False), out_dtype
+
+
+def finish(result: np.ndarray, out_dtype: np.dtype):
+    """Round ``result`` to ``out_dtype``; 0-d results become NumPy scalars."""
+    out = result.astype(out_dtype, copy=False)
+    if out.ndim == 0:
+        return out[()]
+    return out
+
+
+def normalize_axis(axis, ndim: int, fname: str, shape=None) -> tuple:
+    """Normalise ``axis`` (int, tuple of ints or None) to a sorted tuple."""
+    where = f"x with {ndim} dimension{'s' if ndim != 1 else ''}"
+    if shape is not None:
+        where += f" (shape {tuple(shape)})"
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        items = list(axis)
+    else:
+        items = [axis]
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(
+                f"{fname}: axis must be an int, a tuple of ints or None; received {describe(axis)}"
+            )
+        try:
+            ax = operator.index(item)
+        except TypeError:
+            raise TypeError(
+                f"{fname}: axis must be an int, a tuple of ints or None; received {describe(axis)}"
+            ) from None
+        if not -ndim <= ax < ndim:
+            raise ArgumentError(
+                f"{fname}: axis {ax} is out of range for {where}; expected an int in "
+                f"[{-ndim}, {ndim - 1}]" if ndim else
+                f"{fname}: axis {ax} is out of range for {where}; a 0-d input only "
+                f"accepts axis=None or axis=()"
+            )
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ArgumentError(f"{fname}: axis {axis!r} repeats an axis of {where}")
+    return tuple(sorted(out))
+
+
+def check_bool(value, fname: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fname}: {name} must be True or False; received {describe(value)}")
+    return bool(value)
+
+
+def check_where(where, shape, fname: str):
+    """Validate a boolean mask and broadcast it to ``shape`` (None passes)."""
+    if where is None:
+        return None
+    mask = np.asarray(where)
+    if mask.dtype != np.bool_:
+        raise TypeError(
+            f"{fname}: where must be a boolean mask broadcastable to x's shape {tuple(shape)}; "
+            f"received dtype {mask.dtype}"
+        )
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ArgumentError(
+            f"{fname}: where of shape {mask.shape} does not broadcast to x's shape {tuple(shape)}"
+        ) from None
+
+
+def check_temperature(temperature, fname: str) -> float:
+    """A positive, finite scalar temperature."""
+    if isinstance(temperature, (bool, np.bool_)) or not isinstance(
+        temperature, (numbers.Real, np.floating, np.integer)
+    ):
+        if isinstance(temperature, np.ndarray) and temperature.ndim == 0 and \
+                temperature.dtype.kind in "iuf":
+            temperature = temperature[()]
+        else:
+            raise TypeError(
+                f"{fname}: temperature must be a positive real number; "
+                f"received {describe(temperature)}"
+            )
+    t = float(temperature)
+    if not (t > 0 and np.isfinite(t)):
+        raise ArgumentError(
+            f"{fname}: temperature must be a positive finite number; received {temperature!r}"
+        )
+    return t
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction, fname: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ArgumentError(
+            f"{fname}: reduction must be one of 'mean', 'sum' or 'none'; "
+            f"received {describe(reduction)}"
+        )
+    return reduction
+
+
+def check_cotangent(g, out_shape, dtype, fname: str, name: str = "g") -> np.ndarray:
+    """Validate a cotangent/tangent and broadcast it to ``out_shape``."""
+    arr = as_real_array(g, fname, name)
+    try:
+        arr = np.broadcast_to(arr, out_shape)
+    except ValueError:
+        raise ArgumentError(
+            f"{fname}: {name} of shape {arr.shape} does not broadcast to the expected "
+            f"shape {tuple(out_shape)}"
+        ) from None
+    return arr.astype(dtype, copy=False)
