@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _policy
 
-__all__ = ["Function", "ElementwiseFunction", "is_numpy_input"]
+__all__ = ["Function", "ElementwiseFunction", "LossFunction", "is_numpy_input"]
 
 
 def is_numpy_input(x) -> bool:
@@ -161,3 +161,16 @@ class ElementwiseFunction(Function):
         if routed is not NotImplemented:
             return routed
         return self._product(x, v, "jvp", "v")
+
+
+class LossFunction(Function):
+    """A loss ``f(a, b, ...)`` with ``value_and_grad(a, b, ...) -> (loss, grad)``.
+
+    ``grad`` is the gradient with respect to the first argument (a tuple over
+    the float arguments for the large-output losses).  Subclasses define
+    ``__call__`` and ``value_and_grad`` and share one fused core between them,
+    so that ``value_and_grad`` never evaluates the forward pass twice.
+    """
+
+    kind = "loss"
+    methods = ("value_and_grad",)
