@@ -39,9 +39,10 @@ class _Shifted:
 
     Attributes
     ----------
-    x : masked (and temperature-scaled) input, masked entries ``-inf``.
-    m : row maximum (``-inf`` for empty/all-masked rows, NaN for NaN rows).
-    z, dz : ``x - m`` and its exact rounding error, ``x - m = z + dz``.
+    x : masked input (not scaled by the temperature), masked entries ``-inf``.
+    m : row maximum of ``x`` (``-inf`` for empty/all-masked rows, NaN for NaN rows).
+    z, dz : ``(x - m) / T`` and its rounding error, ``(x - m) / T = z + dz``
+        (exact for ``T == 1``, TwoSum).
     e : ``exp(x - m)`` (with the ``dz`` correction).
     rest : the sum of ``e`` excluding one maximal entry (``>= 0``).
     pos_inf : rows whose maximum is ``+inf``; ``n_inf`` counts their ``+inf``.
@@ -54,8 +55,6 @@ class _Shifted:
 def _shift(x, axes, mask=None, temperature=1.0) -> _Shifted:
     r = _Shifted()
     r.axes = axes
-    if temperature != 1.0:
-        x = x / temperature
     if mask is not None:
         x = np.where(mask, x, -np.inf)
     r.x = x
@@ -71,6 +70,17 @@ def _shift(x, axes, mask=None, temperature=1.0) -> _Shifted:
     ap = z - bp
     dz = (x - ap) + (-m0 - bp)
     dz = np.where(np.isfinite(z), dz, 0.0)
+    if temperature != 1.0:
+        # Scale after the shift (softmax is shift invariant): x / T alone can
+        # overflow and tie logits that differ (x = [1e308, 9e307], T = 0.1 gave
+        # [0.5, 0.5]); (x - m) / T <= 0 only overflows to -inf, where exp is 0
+        # anyway.  Where x - m itself overflowed, a T > 1 can bring the term
+        # back into range: scale each side first there.
+        zt = z / temperature
+        if temperature > 1.0:
+            zt = np.where(np.isneginf(z) & np.isfinite(x),
+                          x / temperature - m0 / temperature, zt)
+        z, dz = zt, dz / temperature
     r.z, r.dz = z, dz
     e = np.exp(z)
     e = e + e * dz
