@@ -439,6 +439,9 @@ class LogSumExp(_AxisFunction):
     jvp(x, v, axis=-1, *, keepdims=False, where=None, b=None, return_sign=False)
         ``sum(softmax-weights * v)`` along the axis.
 
+    The derivatives are those of ``log|S|``; where ``S < 0`` and
+    ``return_sign`` is False, the value is NaN and so are its derivatives.
+
     Examples
     --------
     >>> import numpy as np
@@ -495,6 +498,9 @@ class LogSumExp(_AxisFunction):
             self._lse_setup(method, x, axis, keepdims, where, b, return_sign)
         with np.errstate(all="ignore"):
             lse, sign, w = _lse_core(arr, axes, mask, barr, weights=True)
+            if not return_sign:
+                # The value is NaN there (log of a negative sum): so is its derivative.
+                w = np.where(sign < 0, np.nan, w)
         return fname, arr, out_dtype, axes, keepdims, lse, sign, w
 
     def vjp(self, x, g, axis=-1, *, keepdims=False, where=None, b=None, return_sign=False):
@@ -576,7 +582,7 @@ def _lse_core(x, axes, mask, b, weights=False):
     return lse, sign, w
 
 
-class Softmax2d(_AxisFunction):
+class Softmax2d(Softmax):
     r"""Softmax over the channel axis of a (C, H, W) or (N, C, H, W) array.
 
     Equal to ``softmax(x, axis=-3)`` (PyTorch's ``nn.Softmax2d``): at every
@@ -609,40 +615,41 @@ class Softmax2d(_AxisFunction):
     name = "softmax2d"
     methods = ("vjp", "jvp", "jacobian")
 
+    def _route(self, method, args, kwargs):
+        # Foreign arrays take the path of softmax along axis -3.
+        return softmax._route(method, args, kwargs)
+
     def _check(self, method, x):
+        # The dimension rule comes first; the rest of the checks (dtype, g/v
+        # shape) are softmax's, under this function's name.
         fname = self._method_name(method)
-        if not is_array_like_with_ndim(x, (3, 4)):
-            shape = np.shape(x) if not hasattr(x, "shape") else tuple(x.shape)
+        ndim = getattr(x, "ndim", None)
+        if ndim is None:
+            ndim = _policy.as_real_array(x, fname, "x").ndim
+        if ndim not in (3, 4):
             raise _policy.ArgumentError(
                 f"{fname}: x must have 3 dimensions (C, H, W) or 4 (N, C, H, W); "
-                f"received shape {shape}"
+                f"received shape {tuple(np.shape(x))}"
             )
 
     def __call__(self, x):
         self._check(None, x)
-        return softmax(x, axis=-3)
+        return super().__call__(x, axis=-3)
 
     def vjp(self, x, g):
         """Gradient of ``sum(g * softmax2d(x))`` w.r.t. ``x``."""
         self._check("vjp", x)
-        return softmax.vjp(x, g, axis=-3)
+        return super().vjp(x, g, axis=-3)
 
     def jvp(self, x, v):
         """Directional derivative of softmax2d at ``x`` along ``v``."""
         self._check("jvp", x)
-        return softmax.jvp(x, v, axis=-3)
+        return super().jvp(x, v, axis=-3)
 
     def jacobian(self, x):
         """The channel Jacobian, shape ``x.shape + (C,)``."""
         self._check("jacobian", x)
-        return softmax.jacobian(x, axis=-3)
-
-
-def is_array_like_with_ndim(x, ndims) -> bool:
-    ndim = getattr(x, "ndim", None)
-    if ndim is None:
-        ndim = np.ndim(x)
-    return ndim in ndims
+        return super().jacobian(x, axis=-3)
 
 
 softmax = Softmax()
