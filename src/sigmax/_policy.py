@@ -124,8 +124,14 @@ def as_input(value, fname: str, name: str = "x"):
 
 
 def finish(result: np.ndarray, out_dtype: np.dtype):
-    """Round ``result`` to ``out_dtype``; 0-d results become NumPy scalars."""
-    out = result.astype(out_dtype, copy=False)
+    """Round ``result`` to ``out_dtype``; 0-d results become NumPy scalars.
+
+    A value beyond the range of ``out_dtype`` rounds to +-inf silently (e.g. a
+    float16 log_softmax below -65504): the cast is the one rounding of the
+    result, not an error.
+    """
+    with np.errstate(over="ignore"):
+        out = result.astype(out_dtype, copy=False)
     if out.ndim == 0:
         return out[()]
     return out

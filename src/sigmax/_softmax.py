@@ -118,8 +118,11 @@ def _logsumexp_from(r: _Shifted):
 
 
 def _live(r: _Shifted):
-    """Entries that take part in a row with a finite maximum (or NaN rows)."""
-    return (r.x > -np.inf) & ~r.pos_inf
+    """Entries with a derivative: unmasked in a row with a finite maximum, or any in a NaN row.
+
+    A NaN row has a NaN value everywhere, so its derivatives are NaN everywhere too.
+    """
+    return ((r.x > -np.inf) & ~r.pos_inf) | np.isnan(r.m)
 
 
 def _row_sum(a, axes):
@@ -273,16 +276,17 @@ class Softmax(_AxisFunction):
             return routed
         _, arr, out_dtype, axes, mask, temp = self._setup("jacobian", x, axis, where,
                                                           temperature)
-        with np.errstate(all="ignore"):
-            r = _shift(arr, axes, mask, temp)
-            p = np.where(_live(r), _softmax_from(r), 0.0)
-
         def rows(P):
+            # J = (diag(p) - p p^T) / T; p_i p_j == p_j p_i exactly, so J is symmetric.
             n = P.shape[-1]
             eye = np.eye(n, dtype=P.dtype)
             return (P[..., :, None] * eye - P[..., :, None] * P[..., None, :]) / temp
 
-        return _policy.finish(self._jacobian_from_rows(p, axes, rows), out_dtype)
+        with np.errstate(all="ignore"):
+            r = _shift(arr, axes, mask, temp)
+            p = np.where(_live(r), _softmax_from(r), 0.0)
+            jac = self._jacobian_from_rows(p, axes, rows)
+        return _policy.finish(jac, out_dtype)
 
 
 class LogSoftmax(_AxisFunction):
@@ -383,17 +387,18 @@ class LogSoftmax(_AxisFunction):
             return routed
         _, arr, out_dtype, axes, mask, temp = self._setup("jacobian", x, axis, where,
                                                           temperature)
+        def rows(P):
+            # J = (I - 1 p^T) / T
+            n = P.shape[-1]
+            return (np.eye(n, dtype=P.dtype) - P[..., None, :]) / temp
+
         with np.errstate(all="ignore"):
             r = _shift(arr, axes, mask, temp)
             live = _live(r)
             p = np.where(live, _softmax_from(r), 0.0)
-        def rows(P):
-            n = P.shape[-1]
-            return (np.eye(n, dtype=P.dtype) - P[..., None, :]) / temp
-
-        # Rows i of masked (or +inf-row) outputs are constant: zero them.  A
-        # masked column j already has p_j = 0 and no diagonal term in a live row.
-        jac = self._jacobian_from_rows(p, axes, rows) * live[..., None]
+            # Rows i of masked (or +inf-row) outputs are constant: zero them.  A
+            # masked column j already has p_j = 0 and no diagonal term in a live row.
+            jac = np.where(live[..., None], self._jacobian_from_rows(p, axes, rows), 0.0)
         return _policy.finish(jac, out_dtype)
 
 
@@ -577,8 +582,11 @@ def _lse_core(x, axes, mask, b, weights=False):
     sign = np.where(np.isnan(lse) & ~r.pos_inf, np.nan, sign)
     w = None
     if weights:
-        live = _live(r) & keep & np.isfinite(lse)
+        # d log|S| / dx_i = b_i e^(x_i - log|S|) sign(S); constant (0) where S is
+        # 0 or +-inf, NaN throughout a row whose value is NaN.
+        live = _live(r) & keep & ~np.isinf(lse)
         w = np.where(live, b * np.exp(r.x - lse) * sign, 0.0)
+        w = np.where(np.isnan(lse), np.nan, w)
     return lse, sign, w
 
 
