@@ -169,7 +169,9 @@ def normalize_axis(axis, ndim: int, fname: str, shape=None) -> tuple:
             )
         out.append(ax % ndim)
     if len(set(out)) != len(out):
-        raise ArgumentError(f"{fname}: axis {axis!r} repeats an axis of {where}")
+        raise ArgumentError(
+            f"{fname}: axis {axis!r} repeats an axis of {where}; expected distinct axes"
+        )
     return tuple(sorted(out))
 
 
