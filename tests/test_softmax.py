@@ -145,19 +145,29 @@ _dyadic = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_si
 _temperatures = st.sampled_from([1.0, 0.5, 3.0, 0.1])
 
 
-class TestSoftmax:
-    @pytest.mark.parametrize("x, t, expected", SOFTMAX_REFERENCES)
-    def test_mpmath_reference(self, x, t, expected):
-        got = sx.softmax(np.array(x), temperature=t)
+REFERENCE_CASES = (
+    [(sx.softmax, x, t, p) for x, t, p in SOFTMAX_REFERENCES]
+    + [(sx.log_softmax, x, t, logp) for x, t, logp in LOG_SOFTMAX_REFERENCES]
+)
+F32_CASES = ([(sx.softmax, x, p) for x, p, _ in F32_REFERENCES]
+             + [(sx.log_softmax, x, logp) for x, _, logp in F32_REFERENCES])
+
+
+class TestMpmathReferences:
+    @pytest.mark.parametrize("f, x, t, expected", REFERENCE_CASES)
+    def test_float64(self, f, x, t, expected):
+        got = f(np.array(x), temperature=t)
         assert got.dtype == np.float64
         np.testing.assert_array_max_ulp(got, np.array(expected), maxulp=2)
 
-    @pytest.mark.parametrize("x, expected, _", F32_REFERENCES)
-    def test_mpmath_reference_float32(self, x, expected, _):
-        got = sx.softmax(np.array(x, dtype=np.float32))
+    @pytest.mark.parametrize("f, x, expected", F32_CASES)
+    def test_float32(self, f, x, expected):
+        got = f(np.array(x, dtype=np.float32))
         assert got.dtype == np.float32
         np.testing.assert_array_max_ulp(got, np.array(expected, dtype=np.float32), maxulp=1)
 
+
+class TestSoftmax:
     def test_first_seed_batch(self):
         # The 4x2 batch of the first seed; each row is sigmoid of the difference.
         x = np.array([[-0.3, -0.7], [0.3, 0.7], [1.1, -0.7], [-1.1, 0.7]])
@@ -188,35 +198,11 @@ class TestSoftmax:
         assert sx.softmax(3.5, axis=None) == 1.0
 
     @settings(max_examples=40, deadline=None)
-    @given(_dyadic, st.integers(-10**6, 10**6), _temperatures)
-    def test_translation_invariance(self, x, c, t):
-        # x + c is exact for dyadic x and integer c: the shifted rows are equal.
-        np.testing.assert_array_equal(sx.softmax(x + c, temperature=t),
-                                      sx.softmax(x, temperature=t))
-
-    @settings(max_examples=40, deadline=None)
     @given(_rows, _temperatures)
     def test_rows_sum_to_one(self, x, t):
         total = sx.softmax(x, temperature=t).sum(axis=-1)
         n = x.shape[-1]
         np.testing.assert_allclose(total, 1.0, rtol=0, atol=4 * n * np.finfo(float).eps)
-
-    @settings(max_examples=30, deadline=None)
-    @given(hnp.arrays(np.float64, (2, 3, 4), elements=st.floats(-1e4, 1e4)),
-           st.integers(-3, 2))
-    def test_axis_equals_moveaxis(self, x, k):
-        want = np.moveaxis(sx.softmax(np.moveaxis(x, k, -1)), -1, k)
-        np.testing.assert_allclose(sx.softmax(x, axis=k), want, rtol=1e-14, atol=1e-300)
-
-    @settings(max_examples=40, deadline=None)
-    @given(hnp.arrays(np.float64, (3, 5), elements=st.floats(-1e3, 1e3)),
-           hnp.arrays(np.bool_, (3, 5)), _temperatures)
-    def test_where_equals_dropping_entries(self, x, mask, t):
-        got = sx.softmax(x, where=mask, temperature=t)
-        for r in range(3):
-            np.testing.assert_array_equal(got[r][~mask[r]], 0.0)
-            np.testing.assert_allclose(got[r][mask[r]], sx.softmax(x[r][mask[r]], temperature=t),
-                                       rtol=1e-14, atol=1e-300)
 
     def test_where_broadcasts(self, rng):
         x = rng.normal(size=(4, 3))
@@ -232,18 +218,6 @@ class TestSoftmax:
 
 
 class TestLogSoftmax:
-    @pytest.mark.parametrize("x, t, expected", LOG_SOFTMAX_REFERENCES)
-    def test_mpmath_reference(self, x, t, expected):
-        got = sx.log_softmax(np.array(x), temperature=t)
-        assert got.dtype == np.float64
-        np.testing.assert_array_max_ulp(got, np.array(expected), maxulp=2)
-
-    @pytest.mark.parametrize("x, _, expected", F32_REFERENCES)
-    def test_mpmath_reference_float32(self, x, _, expected):
-        got = sx.log_softmax(np.array(x, dtype=np.float32))
-        assert got.dtype == np.float32
-        np.testing.assert_array_max_ulp(got, np.array(expected, dtype=np.float32), maxulp=1)
-
     def test_equals_x_minus_logsumexp(self, rng):
         x = rng.normal(scale=5, size=(4, 6))
         want = x - sx.logsumexp(x, axis=-1, keepdims=True)
@@ -258,12 +232,6 @@ class TestLogSoftmax:
         np.testing.assert_allclose(got, x - sx.logsumexp(x, axis=None), rtol=1e-14, atol=1e-14)
 
     @settings(max_examples=40, deadline=None)
-    @given(_dyadic, st.integers(-10**6, 10**6), _temperatures)
-    def test_translation_invariance(self, x, c, t):
-        np.testing.assert_array_equal(sx.log_softmax(x + c, temperature=t),
-                                      sx.log_softmax(x, temperature=t))
-
-    @settings(max_examples=40, deadline=None)
     @given(_rows, _temperatures)
     def test_exp_equals_softmax(self, x, t):
         logp = sx.log_softmax(x, temperature=t)
@@ -273,23 +241,35 @@ class TestLogSoftmax:
         tol = 4 * eps * (1 + np.abs(logp)) * p + 1e-320
         assert np.all(np.abs(np.exp(logp) - p) <= tol)
 
-    @settings(max_examples=30, deadline=None)
-    @given(hnp.arrays(np.float64, (2, 3, 4), elements=st.floats(-1e4, 1e4)),
-           st.integers(-3, 2))
-    def test_axis_equals_moveaxis(self, x, k):
-        want = np.moveaxis(sx.log_softmax(np.moveaxis(x, k, -1)), -1, k)
-        np.testing.assert_allclose(sx.log_softmax(x, axis=k), want, rtol=1e-14, atol=1e-14)
+# (function, value of a masked entry, absolute tolerance of the comparisons)
+@pytest.mark.parametrize("f, masked, atol", [(sx.softmax, 0.0, 1e-300),
+                                             (sx.log_softmax, -np.inf, 1e-14)],
+                         ids=["softmax", "log_softmax"])
+class TestSharedProperties:
+    """Properties that softmax and log_softmax share."""
 
     @settings(max_examples=40, deadline=None)
-    @given(hnp.arrays(np.float64, (3, 5), elements=st.floats(-1e3, 1e3)),
-           hnp.arrays(np.bool_, (3, 5)), _temperatures)
-    def test_where_equals_dropping_entries(self, x, mask, t):
-        got = sx.log_softmax(x, where=mask, temperature=t)
+    @given(x=_dyadic, c=st.integers(-10**6, 10**6), t=_temperatures)
+    def test_translation_invariance(self, f, masked, atol, x, c, t):
+        # x + c is exact for dyadic x and integer c: the shifted rows are equal.
+        np.testing.assert_array_equal(f(x + c, temperature=t), f(x, temperature=t))
+
+    @settings(max_examples=30, deadline=None)
+    @given(x=hnp.arrays(np.float64, (2, 3, 4), elements=st.floats(-1e4, 1e4)),
+           k=st.integers(-3, 2))
+    def test_axis_equals_moveaxis(self, f, masked, atol, x, k):
+        want = np.moveaxis(f(np.moveaxis(x, k, -1)), -1, k)
+        np.testing.assert_allclose(f(x, axis=k), want, rtol=1e-14, atol=atol)
+
+    @settings(max_examples=40, deadline=None)
+    @given(x=hnp.arrays(np.float64, (3, 5), elements=st.floats(-1e3, 1e3)),
+           mask=hnp.arrays(np.bool_, (3, 5)), t=_temperatures)
+    def test_where_equals_dropping_entries(self, f, masked, atol, x, mask, t):
+        got = f(x, where=mask, temperature=t)
         for r in range(3):
-            np.testing.assert_array_equal(got[r][~mask[r]], -np.inf)
-            np.testing.assert_allclose(got[r][mask[r]],
-                                       sx.log_softmax(x[r][mask[r]], temperature=t),
-                                       rtol=1e-14, atol=1e-14)
+            np.testing.assert_array_equal(got[r][~mask[r]], masked)
+            np.testing.assert_allclose(got[r][mask[r]], f(x[r][mask[r]], temperature=t),
+                                       rtol=1e-14, atol=atol)
 
 
 class TestSoftmax2d:
