@@ -17,8 +17,9 @@ inherit an error proportional to ``|x_i - m|`` from the subtraction.
 Special rows (SPEC section 4): a row whose entries are all ``-inf`` or masked
 gives softmax 0, log_softmax ``-inf``, logsumexp ``-inf`` and zero gradients; a
 row with ``+inf`` entries shares the probability equally among them (the
-function is locally constant there, so its gradients are 0); a NaN in a row
-makes the row NaN.
+function is locally constant there, so its gradients are 0); an unmasked NaN
+in a row makes the row NaN, values and derivatives alike.  A temperature scales
+``x - m`` after the shift, never ``x`` alone (``x / T`` can overflow).
 """
 
 from __future__ import annotations
