@@ -243,3 +243,78 @@ def check_cotangent(g, out_shape, dtype, fname: str, name: str = "g") -> np.ndar
             f"shape {tuple(out_shape)}"
         ) from None
     return arr.astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------
+# Loss arguments (shared by sigmax._losses and sigmax._large_output).
+
+def check_labels(target, shape, n_classes, fname: str, *, ignore_index=None,
+                 name: str = "target") -> np.ndarray:
+    """Validate integer class labels and return them as an ``intp`` array.
+
+    ``target`` must have an integer dtype (floating-point and boolean arrays
+    are rejected with ``TypeError``, even when they hold integral values: a
+    float target is a probability target, never a label), exactly ``shape``,
+    and values in ``[0, n_classes)`` except entries equal to ``ignore_index``.
+    The first offending entry (in C order) is named by its index tuple.
+    Ignored entries keep their value in the result; callers mask them.
+    """
+    arr = as_real_array(target, fname, name)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"{fname}: {name} must be an integer array of class indices; received dtype "
+            f"{arr.dtype} (float and bool labels are not accepted, even with integral values)"
+        )
+    shape = tuple(shape)
+    if arr.shape != shape:
+        raise ArgumentError(
+            f"{fname}: {name} of shape {arr.shape} does not match the expected shape {shape}"
+        )
+    # Compare in the label dtype: a uint64 label above the intp range must not wrap.
+    bad = (arr < 0) | (arr >= n_classes)
+    if ignore_index is not None:
+        bad &= arr != ignore_index
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+        value = arr[idx]
+        expected = (f"a class index in [0, {n_classes - 1}]" if n_classes > 0
+                    else "no class index (there are 0 classes)")
+        if ignore_index is not None:
+            expected += f" or ignore_index={ignore_index}"
+        raise ArgumentError(
+            f"{fname}: {name} holds {int(value)} at index {idx}; expected {expected}"
+        )
+    return arr.astype(np.intp, copy=False)
+
+
+def check_label_smoothing(value, fname: str) -> float:
+    """A real ``label_smoothing`` in [0, 1]."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (numbers.Real, np.floating, np.integer)
+    ):
+        raise TypeError(
+            f"{fname}: label_smoothing must be a real number in [0, 1]; "
+            f"received {describe(value)}"
+        )
+    eps = float(value)
+    if not 0.0 <= eps <= 1.0:
+        raise ArgumentError(
+            f"{fname}: label_smoothing must be in [0, 1]; received {value!r}"
+        )
+    return eps
+
+
+def check_ignore_index(value, fname: str):
+    """``None`` or an int label that takes no part in a loss."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fname}: ignore_index must be an int or None; "
+                        f"received {describe(value)}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{fname}: ignore_index must be an int or None; "
+                        f"received {describe(value)}") from None
