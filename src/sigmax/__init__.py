@@ -11,6 +11,8 @@ array([0.7311, 0.2689])
 
 from ._elementwise import log_sigmoid, logit, sigmoid, softplus
 from ._softmax import log_softmax, logsumexp, softmax, softmax2d
+from ._large_output import linear_cross_entropy
+from ._sampled_losses import negative_sampling_loss, sampled_softmax_loss
 
 __version__ = "0.1.0"
 
@@ -23,5 +25,8 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "softmax2d",
+    "linear_cross_entropy",
+    "sampled_softmax_loss",
+    "negative_sampling_loss",
     "__version__",
 ]
