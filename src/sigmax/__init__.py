@@ -11,6 +11,9 @@ array([0.7311, 0.2689])
 
 from ._elementwise import log_sigmoid, logit, sigmoid, softplus
 from ._softmax import log_softmax, logsumexp, softmax, softmax2d
+from ._losses import cross_entropy, nll_loss
+from ._losses_binary import (binary_cross_entropy, binary_cross_entropy_with_logits,
+                             sigmoid_focal_loss)
 from ._large_output import linear_cross_entropy
 from ._sampled_losses import negative_sampling_loss, sampled_softmax_loss
 
@@ -25,6 +28,11 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "softmax2d",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "sigmoid_focal_loss",
     "linear_cross_entropy",
     "sampled_softmax_loss",
     "negative_sampling_loss",

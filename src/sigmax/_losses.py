@@ -1,9 +1,24 @@
-"""Classification losses: cross_entropy and nll_loss, and the reduction layer.
+"""Classification losses over a class axis: cross_entropy and nll_loss.
 
 Losses compute a per-example value first; the reduction (``'mean'``,
 ``'sum'`` or ``'none'``) is a separate layer, :func:`reduce_loss`, whose
 gradient factor is :func:`reduction_scale`.  Both are shared with
-:mod:`sigmax._large_output`.
+:mod:`sigmax._large_output` (and the binary losses in
+:mod:`sigmax._losses_binary`).
+
+Cross-entropy is evaluated from the log-sum-exp core of :mod:`sigmax._softmax`
+(:func:`~sigmax._softmax._shift`, Blanchard, Higham & Higham 2021,
+doi:10.1093/imanum/draa038) as ``lse - x[target]`` in shifted form,
+``log1p(rest) - (x[target] - m)``: for integer targets without smoothing only
+the target's log-probability is formed, never the whole log_softmax.
+
+``value_and_grad`` runs one fused pass over blocks of rows: each block of
+logits is shifted once and yields both its losses and its gradient rows
+(``softmax - onehot``, scaled by the weights and the reduction), which are
+rounded straight into the output array.  The extra memory is therefore the
+gradient itself (one copy of the logits, in their dtype) plus a few blocks of
+float64 temporaries, whatever the batch size.  The scale of a ``'mean'`` is
+known before the pass: it depends on the targets and weights only.
 """
 
 from __future__ import annotations
@@ -11,8 +26,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import _policy
+from ._function import LossFunction
+from ._softmax import _live, _log_softmax_from, _shift, _Shifted
 
-__all__ = ["reduce_loss", "reduction_scale"]
+__all__ = ["cross_entropy", "nll_loss", "reduce_loss", "reduction_scale"]
+
+# Elements per block of the fused pass: _shift holds about ten float64
+# temporaries of a block.  2**13 elements keep each at 64 KiB, under glibc's
+# default mmap threshold (128 KiB), so they come from the heap instead of fresh
+# zeroed pages on every call (larger blocks spent half their time in page
+# faults), and all of them fit in L2; the per-block Python overhead (about 40
+# NumPy calls) stays small against the work.
+_BLOCK_ELEMENTS = 1 << 13
 
 
 # ----------------------------------------------------------------------------
@@ -90,3 +115,494 @@ def reduction_scale(reduction, n, *, weight_sum=None) -> float:
         return 1.0
     denom = _denominator(n, weight_sum)
     return 0.0 if denom == 0 else 1.0 / denom
+
+
+# ----------------------------------------------------------------------------
+# Shared pieces of the losses.
+
+def weighted(w, v):
+    """``w * v`` with ``0 * inf = 0``: a term without weight takes no part.
+
+    NaN in ``v`` stays NaN (an input was NaN).
+    """
+    return np.where((w == 0) & ~np.isnan(v), 0.0, w * v)
+
+
+def check_target_shape(target, shape, fname: str, name: str = "target") -> None:
+    if target.shape != tuple(shape):
+        raise _policy.ArgumentError(
+            f"{fname}: {name} of shape {target.shape} does not match the expected shape "
+            f"{tuple(shape)}"
+        )
+
+
+def loss_input(value, fname: str, name: str):
+    """``(array, out_dtype, compute_dtype)`` without converting the whole array.
+
+    The fused cores convert block by block, so a float32 input never gets a
+    full float64 copy.
+    """
+    arr = _policy.as_real_array(value, fname, name)
+    out_dtype = _policy.result_dtype(fname, name, arr.dtype)
+    return arr, out_dtype, _policy.compute_dtype(arr.dtype)
+
+
+def _class_weight(weight, n_classes, fname):
+    if weight is None:
+        return None
+    w = _policy.as_real_array(weight, fname, "weight")
+    if w.shape != (n_classes,):
+        raise _policy.ArgumentError(
+            f"{fname}: weight must have shape ({n_classes},), one weight per class; "
+            f"received shape {w.shape}"
+        )
+    return w.astype(np.float64)
+
+
+def _row_blocks(lead, n_classes, max_elements=_BLOCK_ELEMENTS):
+    """Index tuples that cover an array of shape ``lead + (C,)`` in blocks of rows.
+
+    Each index is some leading ints and one slice, so ``a[idx]`` is a view of
+    at most about ``max_elements`` elements (at least one row) whose rows are
+    consecutive in C order.
+    """
+    budget = max(1, max_elements // max(n_classes, 1))
+    k, inner = len(lead), 1
+    while k > 0 and inner * lead[k - 1] <= budget:
+        inner *= lead[k - 1]
+        k -= 1
+    if k == 0:
+        yield ()
+        return
+    step = max(1, budget // inner)
+    for outer in np.ndindex(*lead[:k - 1]):
+        for start in range(0, lead[k - 1], step):
+            yield outer + (slice(start, min(start + step, lead[k - 1])),)
+
+
+def _gathered(r: _Shifted, cols) -> _Shifted:
+    """The row quantities of ``r`` restricted to one column per row (``cols`` (rows, 1))."""
+    g = _Shifted()
+    rows = np.arange(cols.shape[0])[:, None]
+    for name in ("x", "z", "dz", "e"):
+        setattr(g, name, getattr(r, name)[rows, cols])
+    for name in ("m", "rest", "pos_inf", "n_inf", "empty", "axes"):
+        setattr(g, name, getattr(r, name))
+    return g
+
+
+def _plain_rows(r: _Shifted) -> bool:
+    """True when no row is empty, has a ``+inf`` or a NaN maximum.
+
+    Then softmax is ``e / (1 + rest)`` throughout (``-inf`` entries have
+    ``e == 0``), and the special-row selections can be skipped.
+    """
+    return not (r.pos_inf.any() or r.empty.any() or np.isnan(r.m).any())
+
+
+def _write_masked(out, grad, r, keep=None):
+    """``out[...] = grad``, zero where log_softmax is locally constant (not live).
+
+    Not live are ``-inf`` (masked) logits and every entry of an empty or a
+    ``+inf`` row; NaN rows stay NaN.  ``keep`` (rows, 1) zeroes ignored rows.
+    """
+    if keep is None and _plain_rows(r):
+        np.copyto(out, np.where(r.x == -np.inf, 0.0, grad), casting="unsafe")
+        return
+    live = _live(r)
+    if keep is not None:
+        live &= keep
+    np.copyto(out, np.where(live, grad, 0.0), casting="unsafe")
+
+
+# ----------------------------------------------------------------------------
+# The cross-entropy cores: one block of rows, (rows, C) in float64.  Each returns
+# the per-row losses and, when ``out`` (a (rows, C) array of the result dtype) is
+# given, writes the gradient rows into it.
+#
+# Integer targets y with class weights w (W = sum w), smoothing eps over C classes:
+#   loss = (1 - eps) w_y (lse - x_y) + (eps / C) sum_c w_c (lse - x_c)
+#   dloss/dx_c = a p_c - b [c == y] - (eps / C) w_c,
+#   a = (1 - eps) w_y + eps W / C,  b = (1 - eps) w_y
+# Probability targets q (smoothed q' = (1 - eps) q + eps / C), wq = w q':
+#   loss = sum_c wq_c (lse - x_c),   dloss/dx_c = S p_c - wq_c,  S = sum_k wq_k
+# with p = softmax(x) = e / (1 + rest) in the shifted form.  The gradient is
+# log_softmax's vjp with cotangent -wq: zero at -inf (masked) logits and
+# throughout +inf and empty rows, where the log-probabilities are locally
+# constant (SPEC section 4); so softmax's special-row values are never needed.
+#
+# Where the target sits on the row maximum, p - 1 = -rest / (1 + rest) is tiny
+# and p rounded first would cancel to 0 (x = [0, -40], y = 0 has gradient
+# -4.2e-18 at the target); it is formed as ((e - 1) - rest) / (1 + rest), where
+# e == 1 exactly at the maximum.
+
+def _labels_block(xb, yb, keep, w, eps, scale, out):
+    n_classes = xb.shape[1]
+    r = _shift(xb, (1,))
+    cols = np.where(keep, yb, 0)[:, None]
+    g = _gathered(r, cols)
+    nls_y = -_log_softmax_from(g)
+    wy = np.ones_like(nls_y) if w is None else w[cols]
+    per = (1.0 - eps) * weighted(wy, nls_y)
+    if eps:
+        nls = -_log_softmax_from(r)
+        smooth = nls if w is None else weighted(w, nls)
+        per = per + (eps / n_classes) * np.sum(smooth, axis=1, keepdims=True)
+        del nls, smooth
+    per = np.where(keep[:, None], per, 0.0)[:, 0]
+    if out is None:
+        return per
+    k = keep[:, None]
+    w_total = n_classes if w is None else np.sum(w)
+    a = np.where(k, ((1.0 - eps) * wy + (eps / n_classes) * w_total) * scale, 0.0)
+    b = np.where(k, (1.0 - eps) * scale * wy, 0.0)
+    den = 1.0 + r.rest
+    coef = a / den
+    # a p_y - b = b (p_y - 1) + (a - b) p_y
+    g_y = (b * ((g.e - 1.0) - g.rest) + (a - b) * g.e) / den
+    rows = np.arange(xb.shape[0])
+    if not eps and _plain_rows(r):
+        # The common case in two passes: e * a / (1 + rest) rounded once into
+        # the result, then the target entries (zero at a -inf logit).
+        np.multiply(r.e, coef, out=out, casting="unsafe")
+        out[rows, cols[:, 0]] = np.where(g.x == -np.inf, 0.0, g_y)[:, 0]
+        return per
+    grad = r.e * coef
+    grad[rows, cols[:, 0]] = g_y[:, 0]
+    if eps:
+        grad -= (eps / n_classes) * scale * (1.0 if w is None else w)
+    _write_masked(out, grad, r, k)
+    return per
+
+
+def _probs_block(xb, qb, w, eps, scale, out):
+    n_classes = xb.shape[1]
+    r = _shift(xb, (1,))
+    wq = qb if not eps else (1.0 - eps) * qb + eps / n_classes
+    if w is not None:
+        wq = wq * w
+    # 0 * log 0 = 0: a class without target mass takes no part, even at a -inf logit.
+    per = np.sum(weighted(wq, -_log_softmax_from(r)), axis=1)
+    if out is None:
+        return per
+    total = np.sum(wq, axis=1, keepdims=True)
+    # S p - wq = ((e S - wq) - wq rest) / (1 + rest): exact cancellation at a
+    # one-hot target on the maximum (e == S == wq == 1).
+    grad = r.e * total
+    grad -= wq
+    grad -= wq * r.rest
+    grad *= scale / (1.0 + r.rest)
+    _write_masked(out, grad, r)
+    return per
+
+
+# ----------------------------------------------------------------------------
+# The public objects.
+
+class _ClassLoss(LossFunction):
+    """Shared driver of the losses over a class axis: validation, blocks, reduction."""
+
+    def _routed(self, method, args, kwargs):
+        return self._route(method, args, kwargs)
+
+    @staticmethod
+    def _drive(arr, axis, cdt, out_dtype, per_shape, block_fn, want_grad):
+        """Run ``block_fn(idx, xb, out) -> per`` over row blocks of ``arr``.
+
+        ``out`` is the (rows, C) block of the gradient to fill (a view of the
+        result where the layout allows, else a buffer copied back), or None.
+        Returns the per-example losses (float64, shape ``per_shape``) and the
+        gradient (``arr``'s shape, ``out_dtype``) or None.
+        """
+        n_classes = arr.shape[axis]
+        moved = np.moveaxis(arr, axis, -1)
+        per = np.empty(per_shape, dtype=np.float64)
+        grad = np.empty(arr.shape, dtype=out_dtype) if want_grad else None
+        gmoved = np.moveaxis(grad, axis, -1) if want_grad else None
+        for idx in _row_blocks(per_shape, n_classes):
+            xb = moved[idx].reshape(-1, n_classes).astype(cdt, copy=False)
+            gview = gblock = None
+            if want_grad:
+                gview = gmoved[idx]
+                gblock = gview.reshape(-1, n_classes)
+            pb = block_fn(idx, xb, gblock)
+            per[idx] = pb.reshape(per[idx].shape)
+            if want_grad and not np.may_share_memory(gblock, gview):
+                gview[...] = gblock.reshape(gview.shape)
+        return per, grad
+
+
+class CrossEntropy(_ClassLoss):
+    r"""Cross-entropy between logits and integer or probability targets.
+
+    For an integer target :math:`y` with class weights :math:`w` and label
+    smoothing :math:`\varepsilon` over :math:`C` classes (PyTorch's definitions):
+
+    .. math::
+
+        \ell = (1 - \varepsilon)\, w_y \big(\operatorname{lse}(x) - x_y\big)
+             + \frac{\varepsilon}{C} \sum_c w_c \big(\operatorname{lse}(x) - x_c\big),
+        \qquad \operatorname{lse}(x) = \log \sum_c e^{x_c}
+
+    and for a probability target :math:`q`, with :math:`q' = (1-\varepsilon) q +
+    \varepsilon / C`:
+
+    .. math::
+
+        \ell = -\sum_c w_c\, q'_c \log\operatorname{softmax}(x)_c ,
+        \qquad 0 \log 0 = 0 .
+
+    The log-sum-exp is the max-shifted one of Blanchard, Higham & Higham (2021),
+    doi:10.1093/imanum/draa038, and :math:`\operatorname{lse}(x) - x_y` is formed
+    as ``log1p(rest) - (x_y - max)``: ``cross_entropy([[1000, 0]], [1])`` is
+    exactly 1000 and a confident right answer keeps its tiny loss.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised scores, the classes along ``axis``.
+    target : array_like
+        Integer class indices with the shape of ``logits`` without ``axis``, or
+        floating-point class probabilities with the shape of ``logits`` (rows
+        that do not sum to 1 are used as given: the loss is linear in ``q``).
+        Float arrays are always probabilities, never labels.
+    axis : int, default -1
+        The class axis, anywhere (``axis=1`` for ``(N, C, H, W)``).
+    weight : array_like, optional
+        One weight per class, shape ``(C,)``.  With integer targets a weighted
+        ``'mean'`` divides by the sum of the weights of the counted targets
+        (PyTorch's convention); with probability targets it divides by the
+        number of examples.
+    ignore_index : int, optional
+        Integer targets equal to it take no part (loss and gradient 0, not
+        counted by ``'mean'``).  Not allowed with probability targets.
+    label_smoothing : float in [0, 1], default 0.0
+        Mixes the target with the uniform distribution over the classes.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'`` returns the per-example losses (the shape of ``logits``
+        without ``axis``).  With every target ignored, ``'mean'`` is 0.0 (not
+        NaN, unlike PyTorch) and its gradient zero; an empty batch likewise.
+
+    Returns
+    -------
+    scalar or ndarray
+        In the (float) dtype of ``logits``; float32 sums accumulate in float64.
+
+    Methods
+    -------
+    value_and_grad(logits, target, **kw)
+        ``(loss, d loss / d logits)`` from one fused pass; the gradient is
+        ``softmax(x) - onehot`` scaled by the weights and the reduction (for
+        ``'none'``, the gradient of the sum of the losses).
+
+    Notes
+    -----
+    A ``-inf`` logit is a masked class: allowed where the target has no mass
+    (its gradient is 0), an infinite loss where it has.  A row with ``+inf``
+    logits shares the probability among them (SPEC section 4): the loss is
+    ``log(count)`` for a target there, ``inf`` elsewhere, and the gradient of
+    that row is 0.  NaN logits give NaN losses and gradients in their row.
+
+    See Also
+    --------
+    nll_loss, log_softmax, binary_cross_entropy_with_logits
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sigmax as sx
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]])
+    >>> float(sx.cross_entropy(logits, [0, 2]))
+    1.668117126539059
+    >>> float(sx.cross_entropy([[1000.0, 0.0]], [1]))     # no overflow, exact
+    1000.0
+    >>> loss, grad = sx.cross_entropy.value_and_grad(logits, [0, 2], reduction="sum")
+    >>> grad.round(4)                                     # softmax - onehot
+    array([[-0.2144,  0.1753,  0.0391],
+           [ 0.0453,  0.9094, -0.9547]])
+    """
+
+    name = "cross_entropy"
+
+    def __call__(self, logits, target, *, axis=-1, weight=None, ignore_index=None,
+                 label_smoothing=0.0, reduction="mean"):
+        kw = dict(axis=axis, weight=weight, ignore_index=ignore_index,
+                  label_smoothing=label_smoothing, reduction=reduction)
+        routed = self._route("__call__", (logits, target), kw)
+        if routed is not NotImplemented:
+            return routed
+        return self._evaluate(None, logits, target, want_grad=False, **kw)[0]
+
+    def value_and_grad(self, logits, target, *, axis=-1, weight=None, ignore_index=None,
+                       label_smoothing=0.0, reduction="mean"):
+        """``(loss, d loss / d logits)`` in one fused pass (arguments as for the call)."""
+        kw = dict(axis=axis, weight=weight, ignore_index=ignore_index,
+                  label_smoothing=label_smoothing, reduction=reduction)
+        routed = self._route("value_and_grad", (logits, target), kw)
+        if routed is not NotImplemented:
+            return routed
+        return self._evaluate("value_and_grad", logits, target, want_grad=True, **kw)
+
+    def _evaluate(self, method, logits, target, *, want_grad, axis, weight, ignore_index,
+                  label_smoothing, reduction):
+        fname = self._method_name(method)
+        arr, out_dtype, cdt = loss_input(logits, fname, "logits")
+        ax = _policy.check_class_axis(axis, arr.ndim, fname)
+        n_classes = arr.shape[ax]
+        lead = arr.shape[:ax] + arr.shape[ax + 1:]
+        tarr = _policy.as_real_array(target, fname, "target")
+        ignore_index = _policy.check_ignore_index(ignore_index, fname)
+        w = _class_weight(weight, n_classes, fname)
+        eps = _policy.check_label_smoothing(label_smoothing, fname)
+        reduction = _policy.check_reduction(reduction, fname)
+        if tarr.dtype.kind == "b":
+            raise TypeError(
+                f"{fname}: target must be integer class indices or floating-point class "
+                f"probabilities; received dtype bool"
+            )
+        with np.errstate(all="ignore"):
+            if tarr.dtype.kind in "iu":
+                labels = _policy.check_labels(tarr, lead, n_classes, fname,
+                                              ignore_index=ignore_index)
+                keep = (np.ones(lead, dtype=bool) if ignore_index is None
+                        else labels != ignore_index)
+                if w is None:
+                    weight_sum = float(np.count_nonzero(keep))
+                else:
+                    weight_sum = float(np.sum(w[labels[keep]]))
+                scale = reduction_scale(reduction, keep.size, weight_sum=weight_sum)
+
+                def block(idx, xb, out):
+                    return _labels_block(xb, labels[idx].reshape(-1), keep[idx].reshape(-1),
+                                         w, eps, scale, out)
+            else:
+                check_target_shape(tarr, arr.shape, fname)
+                if ignore_index is not None:
+                    raise _policy.ArgumentError(
+                        f"{fname}: ignore_index applies to integer targets only; received "
+                        f"ignore_index={ignore_index} with probability targets of dtype "
+                        f"{tarr.dtype}"
+                    )
+                weight_sum = None
+                scale = reduction_scale(reduction, int(np.prod(lead, dtype=np.int64)))
+                qmoved = np.moveaxis(tarr, ax, -1)
+
+                def block(idx, xb, out):
+                    qb = qmoved[idx].reshape(xb.shape).astype(np.float64, copy=False)
+                    return _probs_block(xb, qb, w, eps, scale, out)
+
+            per, grad = self._drive(arr, ax, cdt, out_dtype, lead, block, want_grad)
+            loss = _policy.finish(reduce_loss(per, reduction, weight_sum=weight_sum),
+                                  out_dtype)
+        if not want_grad:
+            return loss, None
+        return loss, (grad[()] if grad.ndim == 0 else grad)
+
+
+class NLLLoss(_ClassLoss):
+    r"""Negative log-likelihood of integer targets, given log-probabilities.
+
+    .. math::
+
+        \ell = -w_y\, a_y, \qquad
+        \frac{\partial \ell}{\partial a_c} = -w_y\, [c = y]
+
+    where :math:`a` are log-probabilities along ``axis`` (e.g. the output of
+    ``log_softmax``); ``nll_loss(log_softmax(x), y) == cross_entropy(x, y)``.
+    The input is used as given: it is not checked to be normalised.
+
+    Parameters
+    ----------
+    log_probs : array_like
+        Log-probabilities, the classes along ``axis``.
+    target : array_like of int
+        Class indices, the shape of ``log_probs`` without ``axis``.
+    axis : int, default -1
+        The class axis.
+    weight : array_like, optional
+        One weight per class, shape ``(C,)``; a weighted ``'mean'`` divides by
+        the sum of the weights of the counted targets (PyTorch's convention).
+    ignore_index : int, optional
+        Targets equal to it take no part.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        With every target ignored, ``'mean'`` is 0.0 and its gradient zero.
+
+    Returns
+    -------
+    scalar or ndarray
+        In the (float) dtype of ``log_probs``.
+
+    Methods
+    -------
+    value_and_grad(log_probs, target, **kw)
+        ``(loss, d loss / d log_probs)``: ``-w_y`` (times the reduction's
+        scale) at the targets, 0 elsewhere.
+
+    See Also
+    --------
+    cross_entropy, log_softmax
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sigmax as sx
+    >>> lp = sx.log_softmax(np.array([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]]))
+    >>> float(sx.nll_loss(lp, [0, 2]))
+    1.668117126539059
+    >>> sx.nll_loss.value_and_grad(lp, [0, 2], weight=[1.0, 1.0, 3.0])[1]
+    array([[-0.25,  0.  ,  0.  ],
+           [ 0.  ,  0.  , -0.75]])
+    """
+
+    name = "nll_loss"
+
+    def __call__(self, log_probs, target, *, axis=-1, weight=None, ignore_index=None,
+                 reduction="mean"):
+        kw = dict(axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction)
+        routed = self._route("__call__", (log_probs, target), kw)
+        if routed is not NotImplemented:
+            return routed
+        return self._evaluate(None, log_probs, target, want_grad=False, **kw)[0]
+
+    def value_and_grad(self, log_probs, target, *, axis=-1, weight=None, ignore_index=None,
+                       reduction="mean"):
+        """``(loss, d loss / d log_probs)`` (arguments as for the call)."""
+        kw = dict(axis=axis, weight=weight, ignore_index=ignore_index, reduction=reduction)
+        routed = self._route("value_and_grad", (log_probs, target), kw)
+        if routed is not NotImplemented:
+            return routed
+        return self._evaluate("value_and_grad", log_probs, target, want_grad=True, **kw)
+
+    def _evaluate(self, method, log_probs, target, *, want_grad, axis, weight, ignore_index,
+                  reduction):
+        fname = self._method_name(method)
+        arr, out_dtype, cdt = loss_input(log_probs, fname, "log_probs")
+        ax = _policy.check_class_axis(axis, arr.ndim, fname, "log_probs")
+        n_classes = arr.shape[ax]
+        lead = arr.shape[:ax] + arr.shape[ax + 1:]
+        ignore_index = _policy.check_ignore_index(ignore_index, fname)
+        labels = _policy.check_labels(target, lead, n_classes, fname, ignore_index=ignore_index)
+        w = _class_weight(weight, n_classes, fname)
+        reduction = _policy.check_reduction(reduction, fname)
+        keep = np.ones(lead, dtype=bool) if ignore_index is None else labels != ignore_index
+        cols = np.expand_dims(np.where(keep, labels, 0), ax)
+        wy = np.ones(lead) if w is None else np.where(keep, w[np.where(keep, labels, 0)], 0.0)
+        wy = np.where(keep, wy, 0.0)
+        weight_sum = float(np.sum(wy))
+        with np.errstate(all="ignore"):
+            # Only the target entries are read: a gather, no pass over the classes.
+            a_y = np.take_along_axis(arr, cols, axis=ax).astype(cdt, copy=False)
+            per = np.where(keep, weighted(wy, -np.squeeze(a_y, ax)), 0.0)
+            loss = _policy.finish(reduce_loss(per, reduction, weight_sum=weight_sum),
+                                  out_dtype)
+            if not want_grad:
+                return loss, None
+            scale = reduction_scale(reduction, keep.size, weight_sum=weight_sum)
+            grad = np.zeros(arr.shape, dtype=out_dtype)
+            np.put_along_axis(grad, cols, np.expand_dims(-scale * wy, ax).astype(out_dtype),
+                              axis=ax)
+        return loss, grad
+
+
+cross_entropy = CrossEntropy()
+nll_loss = NLLLoss()

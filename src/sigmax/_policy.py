@@ -287,18 +287,23 @@ def check_labels(target, shape, n_classes, fname: str, *, ignore_index=None,
     return arr.astype(np.intp, copy=False)
 
 
-def check_label_smoothing(value, fname: str) -> float:
-    """A real ``label_smoothing`` in [0, 1]."""
+def check_real(value, fname: str, name: str, expected: str = "a real number"):
+    """``(float(value), value)`` for a real scalar (0-d arrays too); bools are not numbers.
+
+    The second item is the scalar as received, for the messages of range checks.
+    """
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (numbers.Real, np.floating, np.integer)
     ):
-        raise TypeError(
-            f"{fname}: label_smoothing must be a real number in [0, 1]; "
-            f"received {describe(value)}"
-        )
-    eps = float(value)
+        raise TypeError(f"{fname}: {name} must be {expected}; received {describe(value)}")
+    return float(value), value
+
+
+def check_label_smoothing(value, fname: str) -> float:
+    """A real ``label_smoothing`` in [0, 1]."""
+    eps, value = check_real(value, fname, "label_smoothing", "a real number in [0, 1]")
     if not 0.0 <= eps <= 1.0:
         raise ArgumentError(
             f"{fname}: label_smoothing must be in [0, 1]; received {value!r}"
@@ -318,3 +323,23 @@ def check_ignore_index(value, fname: str):
     except TypeError:
         raise TypeError(f"{fname}: ignore_index must be an int or None; "
                         f"received {describe(value)}") from None
+
+
+def check_class_axis(axis, ndim: int, fname: str, name: str = "logits") -> int:
+    """The class axis of a loss: one int in ``[-ndim, ndim)``, returned non-negative."""
+    if isinstance(axis, (bool, np.bool_)) or axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError(f"{fname}: axis must be an int (the class axis); "
+                        f"received {describe(axis)}")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{fname}: axis must be an int (the class axis); "
+                        f"received {describe(axis)}") from None
+    if ndim == 0:
+        raise ArgumentError(f"{fname}: {name} must have at least 1 dimension (the class "
+                            f"axis); received a 0-d array")
+    if not -ndim <= ax < ndim:
+        raise ArgumentError(f"{fname}: axis {ax} is out of range for {name} with {ndim} "
+                            f"dimension{'s' if ndim != 1 else ''}; expected an int in "
+                            f"[{-ndim}, {ndim - 1}]")
+    return ax % ndim

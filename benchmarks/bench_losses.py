@@ -1,0 +1,175 @@
+"""cross_entropy.value_and_grad against PyTorch CPU and plain NumPy.
+
+    python benchmarks/bench_losses.py [--shapes 4096x8192 16384x1000] [--repeat 5]
+                                      [--threads 1]
+
+For each shape (float32 logits, int64 targets, ``reduction='mean'``) each method
+runs in a fresh subprocess on the same arrays (regenerated from a seed), so that
+its peak memory is its own:
+
+* ``sigmax``: ``sx.cross_entropy.value_and_grad(x, y)`` (the NumPy path, or the
+  compiled kernel once there is one);
+* ``numpy``: what a user writes in plain NumPy, float32 throughout: max shift,
+  ``exp``, row sums, ``log``, ``softmax - onehot`` (in place where it can);
+* ``torch``: ``F.cross_entropy(x, y)`` forward and ``backward()`` on the CPU,
+  with ``torch.set_num_threads(--threads)``; NumPy's ufuncs use one thread.
+
+Reported per method: the median wall time of ``--repeat`` runs after one
+warm-up, its ratio to torch, and the peak memory beyond the inputs and the
+gradient: by tracemalloc (NumPy reports its buffers to it; torch's allocator
+does not, so torch shows ``-``) and by the RSS high-water mark (``ru_maxrss``
+after the runs minus the RSS once the inputs and one gradient exist), both
+also in copies of the logits (``4 N C`` bytes).  The gradients of the three
+are compared at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+MiB = 2.0**20
+
+
+def make_inputs(n, c, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c), dtype=np.float32) * np.float32(3.0)
+    y = rng.integers(0, c, n)
+    return x, y
+
+
+def plain_numpy(x, y):
+    """Cross-entropy and its gradient as plain float32 NumPy, one temporary array."""
+    n = x.shape[0]
+    rows = np.arange(n)
+    m = x.max(axis=1, keepdims=True)
+    g = x - m
+    x_t = g[rows, y].astype(np.float64)
+    np.exp(g, out=g)
+    s = g.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - x_t))
+    g /= s
+    g[rows, y] -= 1.0
+    g *= np.float32(1.0 / n)
+    return loss, g
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_one(method, n, c, repeat, threads):
+    x, y = make_inputs(n, c)
+    grad_bytes = x.nbytes
+    if method == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(threads)
+        tx = torch.from_numpy(x).requires_grad_()
+        ty = torch.from_numpy(y)
+
+        def call():
+            tx.grad = None
+            loss = F.cross_entropy(tx, ty)
+            loss.backward()
+            return float(loss), tx.grad.numpy()
+    elif method == "sigmax":
+        import sigmax as sx
+
+        def call():
+            loss, g = sx.cross_entropy.value_and_grad(x, y)
+            return float(loss), g
+    else:
+        def call():
+            return plain_numpy(x, y)
+
+    # The RSS baseline holds the inputs and one gradient-sized buffer (the output).
+    hold = np.ones_like(x)
+    base = _rss_bytes()
+    del hold
+    times = []
+    loss, g = call()  # warm-up
+    del g
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        loss, g = call()
+        times.append(time.perf_counter() - t0)
+        del g
+    rss_extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    trace = None
+    if method != "torch":
+        tracemalloc.start()
+        loss, g = call()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        trace = peak - grad_bytes
+    loss, g = call()
+    np.save(os.environ["BENCH_GRAD_OUT"], g[:64])
+    return dict(method=method, median_s=float(np.median(times)), loss=loss,
+                trace_extra=trace, rss_extra=max(rss_extra, 0), logits_bytes=x.nbytes)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", nargs="+", default=["4096x8192", "16384x1000"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--methods", nargs="+", default=["sigmax", "torch", "numpy"])
+    ap.add_argument("--_child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._child:
+        method, shape = args._child.split(":")
+        n, c = map(int, shape.split("x"))
+        print(json.dumps(run_one(method, n, c, args.repeat, args.threads)))
+        return
+    print(f"cross_entropy.value_and_grad, float32, reduction='mean', repeat={args.repeat}, "
+          f"torch threads={args.threads}")
+    header = (f"| shape | method | median ms | / torch | extra MiB (tracemalloc) "
+              f"| extra MiB (RSS) | copies of logits (RSS) |")
+    print(header)
+    print("|" + "---|" * 7)
+    for shape in args.shapes:
+        rows, grads = [], {}
+        for method in args.methods:
+            if method == "torch":
+                try:
+                    import torch  # noqa: F401
+                except ImportError:
+                    print(f"| {shape} | torch | not installed | | | | |")
+                    continue
+            out = f"/tmp/bench_losses_{os.getpid()}_{method}.npy"
+            env = dict(os.environ, BENCH_GRAD_OUT=out)
+            res = subprocess.run([sys.executable, __file__, "--_child", f"{method}:{shape}",
+                                  "--repeat", str(args.repeat), "--threads",
+                                  str(args.threads)], capture_output=True, text=True,
+                                 env=env, check=True)
+            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            grads[method] = np.load(out)
+            os.remove(out)
+        t_torch = next((r["median_s"] for r in rows if r["method"] == "torch"), None)
+        for r in rows:
+            ratio = f"{r['median_s'] / t_torch:.2f}" if t_torch else "-"
+            tr = "-" if r["trace_extra"] is None else f"{r['trace_extra'] / MiB:.1f}"
+            print(f"| {shape} | {r['method']} | {1e3 * r['median_s']:.1f} | {ratio} | {tr} | "
+                  f"{r['rss_extra'] / MiB:.1f} | {r['rss_extra'] / r['logits_bytes']:.2f} |")
+        ref = grads.get("torch", grads.get("numpy"))
+        for m, g in grads.items():
+            err = float(np.max(np.abs(g.astype(np.float64) - ref)))
+            if err > 1e-6 / ref.shape[0]:
+                print(f"  WARNING: {m} gradient differs from the reference by {err:.3g}")
+        losses = ", ".join(f"{r['method']} {r['loss']:.7f}" for r in rows)
+        print(f"  losses: {losses}")
+
+
+if __name__ == "__main__":
+    main()
