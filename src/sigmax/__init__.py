@@ -11,6 +11,7 @@ array([0.7311, 0.2689])
 
 from ._elementwise import log_sigmoid, logit, sigmoid, softplus
 from ._softmax import log_softmax, logsumexp, softmax, softmax2d
+from . import _generic  # noqa: F401  (registers the array-API path for foreign arrays)
 from ._losses import cross_entropy, nll_loss
 from ._losses_binary import (binary_cross_entropy, binary_cross_entropy_with_logits,
                              sigmoid_focal_loss)

@@ -1,0 +1,623 @@
+"""The array-API path: one implementation for every array library (SPEC section 5).
+
+NumPy arrays take the NumPy path (:mod:`sigmax._elementwise`,
+:mod:`sigmax._softmax`).  Any other array -- PyTorch, JAX, CuPy, Dask,
+array-api-strict -- is routed here by :meth:`sigmax._function.Function._route`
+and computed by the functions below, written once against the namespace that
+``array_api_compat.array_namespace(x)`` returns.  The numerical policy is the
+NumPy path's, formula for formula:
+
+* float64 and float32 keep their dtype, float16 / bfloat16 are computed in the
+  compute dtype and rounded back, integers and bools become float64, complex
+  raises ``TypeError``.  The compute dtype is float64 wherever the library
+  offers it on the array's device (float32 sums accumulate in float64, as on
+  the NumPy path), else float32 (JAX without ``jax_enable_x64``).
+* Max shift and ``log1p`` of the sum excluding the maximum (Blanchard, Higham
+  & Higham, IMA J. Numer. Anal. 2021, doi:10.1093/imanum/draa038), the TwoSum
+  correction of ``x - m``, ``-inf`` rows giving zeros and zero gradients,
+  ``+inf`` entries sharing the mass.
+* The result is the input's array type on its device; nothing is copied to
+  the host and nothing branches on data (so JAX can ``jit`` it).
+
+Each computation is made of three primitives of :class:`_Context` --
+``blockwise`` (elementwise work), ``stats`` (the row maximum, the sum of
+``exp`` excluding one maximum and the count of ``+inf``) and ``row_sum`` --
+which on Dask become per-block tasks and tree reductions
+(:mod:`sigmax._generic_backends`), and one hook, ``differentiable``, which
+makes values differentiable by torch autograd and JAX through sigmax's own
+closed-form derivatives.
+
+``call(f, method, *args, **kwargs)`` runs this path on any array, NumPy
+included, which is how the tests compare the two paths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _generic_backends as _backends
+from . import _policy
+from ._function import Function
+
+__all__ = ["call"]
+
+_INF = math.inf
+
+
+# ----------------------------------------------------------------------------
+# One call's namespace, device, dtypes and primitives.
+
+class _Context:
+    """The array namespace, device and compute dtype of one call, and its primitives."""
+
+    __slots__ = ("xp", "device", "lib", "cdtype", "default_float")
+
+    def __init__(self, like):
+        import array_api_compat as compat
+
+        self.xp = xp = compat.array_namespace(like)
+        self.device = compat.device(like)
+        self.lib = ("torch" if compat.is_torch_array(like) else
+                    "jax" if compat.is_jax_array(like) else
+                    "dask" if compat.is_dask_array(like) else "other")
+        info = xp.__array_namespace_info__()
+        floats = info.dtypes(kind="real floating")
+        self.cdtype = xp.float64 if "float64" in floats else xp.float32
+        self.default_float = self.cdtype
+
+    # -- arguments -------------------------------------------------------------
+    def input(self, x, fname, name="x"):
+        """``(x in the compute dtype, result dtype)``; complex and others raise TypeError."""
+        x = self._own(x, fname, name)
+        kind = self.kind(x.dtype)
+        if kind is None:
+            raise _policy._dtype_error(fname, name, x.dtype)
+        out = x.dtype if kind == "float" else self.default_float
+        return self.astype(x, self.cdtype), out
+
+    def kind(self, dt):
+        """``"float"``, ``"integer"`` (bools included) or None (complex and the rest)."""
+        if isinstance(dt, np.dtype):
+            # NumPy-backed arrays (NumPy, Dask): ml_dtypes' bfloat16 is a float too.
+            return ("float" if dt.kind == "f" or dt in _policy._SMALL_FLOATS else
+                    "integer" if dt.kind in "biu" else None)
+        return ("float" if self.xp.isdtype(dt, "real floating") else
+                "integer" if self.xp.isdtype(dt, ("integral", "bool")) else None)
+
+    def astype(self, a, dtype):
+        return a if a.dtype == dtype else self.xp.astype(a, dtype)
+
+    def operand(self, value, fname, name, shape, kind="real"):
+        """A secondary argument (``g``, ``v``, ``where``, ``b``) as an array broadcast to ``shape``.
+
+        ``kind`` is ``"real"`` (cast to the compute dtype) or ``"bool"`` (a mask).
+        """
+        xp = self.xp
+        value = self._own(value, fname, name)
+        dt, vshape = value.dtype, tuple(value.shape)
+        if kind == "bool":
+            if dt != xp.bool:
+                raise TypeError(f"{fname}: where must be a boolean mask broadcastable to x's "
+                                f"shape {tuple(shape)}; received dtype {dt}")
+            if not _broadcasts(vshape, shape):
+                raise _policy.ArgumentError(f"{fname}: where of shape {vshape} does not "
+                                            f"broadcast to x's shape {tuple(shape)}")
+            return xp.broadcast_to(value, tuple(shape))
+        if self.kind(dt) is None:
+            raise _policy._dtype_error(fname, name, dt)
+        if not _broadcasts(vshape, shape):
+            what = "x's shape" if name == "b" else "the expected shape"
+            raise _policy.ArgumentError(f"{fname}: {name} of shape {vshape} does not "
+                                        f"broadcast to {what} {tuple(shape)}")
+        return xp.broadcast_to(self.astype(value, self.cdtype), tuple(shape))
+
+    def _own(self, value, fname, name):
+        """``value`` as an array of this call's namespace (a NumPy ``g`` for a tensor ``x``)."""
+        import array_api_compat as compat
+
+        if compat.is_array_api_obj(value) and compat.array_namespace(value) is self.xp:
+            return value
+        if isinstance(value, (str, bytes)) or value is None:
+            raise TypeError(f"{fname}: {name} must be a real number or array of real "
+                            f"numbers; received {_policy.describe(value)}")
+        return self.xp.asarray(value, device=self.device)
+
+    # -- primitives ------------------------------------------------------------
+    def blockwise(self, fn, *arrays, dtype=None):
+        """``fn(xp, *arrays)``: elementwise work (per block and quiet on Dask)."""
+        if self.lib == "dask":
+            dtype = np.dtype(np.bool_) if dtype == "bool" else np.dtype(dtype or self.cdtype)
+            return _backends.dask_blockwise(fn, arrays, dtype)
+        return fn(self.xp, *arrays)
+
+    def stats(self, x, axes, temperature):
+        """Row statistics ``(m, rest, n_inf)`` of ``x`` along ``axes`` (keepdims)."""
+        if self.lib == "dask":
+            return _backends.dask_row_stats(x, axes, temperature, _row_stats, _merge_stats)
+        return _row_stats(self.xp, x, axes, temperature)
+
+    def row_sum(self, a, axes):
+        if self.lib == "dask":
+            return _backends.dask_row_sum(a, axes)
+        return self.xp.sum(a, axis=axes, keepdims=True)
+
+    def differentiable(self, core, vjp, jvp, x):
+        """``core(x)``, differentiable through ``vjp`` (torch) or ``jvp`` (JAX)."""
+        if self.lib == "torch":
+            return _backends.torch_differentiable(core, vjp, x)
+        if self.lib == "jax":
+            return _backends.jax_differentiable(core, jvp, x)
+        return core(x)
+
+
+def _broadcasts(src, dst) -> bool:
+    """Whether an array of shape ``src`` broadcasts to ``dst`` (and not beyond)."""
+    if len(src) > len(dst):
+        return False
+    return all(s == 1 or s == d for s, d in zip(reversed(src), reversed(tuple(dst))))
+
+
+def _clip_below_zero(xp, a):
+    """``max(a, 0)`` that keeps NaN (``a < 0`` is False for NaN)."""
+    return xp.where(a < 0, 0.0, a)
+
+
+# ----------------------------------------------------------------------------
+# Elementwise cores (the formulas of sigmax._elementwise, namespace-generic).
+
+def _sigmoid(xp, x):
+    # t = exp(-|x|) never overflows; 1 + t = s + c exactly (Fast2Sum) and the
+    # error c is folded back to first order: 1 / (s + c) = (1 / s)(1 - c / s).
+    t = xp.exp(-xp.abs(x))
+    s = 1.0 + t
+    c = (1.0 - s) + t
+    q = 1.0 / s
+    corr = 1.0 - c * q
+    return xp.where(x >= 0, q * corr, (t / s) * corr)
+
+
+def _sigmoid_derivative(xp, x):
+    # sigma'(x) = t / (1 + t)^2 with t = exp(-|x|), from x (not from sigma(x)).
+    t = xp.exp(-xp.abs(x))
+    s = 1.0 + t
+    c = (1.0 - s) + t
+    q = 1.0 / s
+    return (t * q) * q * (1.0 - 2.0 * c * q)
+
+
+def _softplus(xp, x):
+    # max(x, 0) + log1p(exp(-|x|)): two non-negative terms, no cancellation.
+    return _clip_below_zero(xp, x) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _log_sigmoid(xp, x):
+    return -_softplus(xp, -x)
+
+
+def _log_sigmoid_derivative(xp, x):
+    return _sigmoid(xp, -x)
+
+
+def _logit(xp, p):
+    # Four ranges, each free of cancellation (1 - p, 1 - 2p, 2p - 1 are exact
+    # where used, by Sterbenz' lemma).
+    lo = xp.log(p) - xp.log1p(-p)
+    mid_lo = -xp.log1p((1.0 - 2.0 * p) / p)
+    mid_hi = xp.log1p((2.0 * p - 1.0) / (1.0 - p))
+    hi = xp.log(p / (1.0 - p))
+    return xp.where(p < 0.25, lo, xp.where(p < 0.5, mid_lo, xp.where(p <= 0.75, mid_hi, hi)))
+
+
+def _logit_derivative(xp, p):
+    inside = (p >= 0.0) & (p <= 1.0)
+    return xp.where(inside, 1.0 / (p * (1.0 - p)), math.nan)
+
+
+_ELEMENTWISE = {
+    "sigmoid": (_sigmoid, _sigmoid_derivative),
+    "log_sigmoid": (_log_sigmoid, _log_sigmoid_derivative),
+    "softplus": (_softplus, _sigmoid),
+    "logit": (_logit, _logit_derivative),
+}
+
+
+def _elementwise(ctx, name, method, args, kwargs):
+    forward, derivative = _ELEMENTWISE[name]
+    fname = name if method == "__call__" else f"{name}.{method}"
+    argname = "p" if name == "logit" else "x"
+    xc, out = ctx.input(args[0], fname, argname)
+
+    def vjp(x, g):
+        # A zero cotangent gives a zero gradient even where f' is infinite.
+        return ctx.blockwise(lambda xp, x, g: xp.where(g == 0, 0.0, g * derivative(xp, x)),
+                             x, g)
+
+    if method == "__call__":
+        def jvp(x, v):
+            return derivative(ctx.xp, x) * v       # linear in v, for JAX's transpose
+
+        y = ctx.differentiable(lambda x: ctx.blockwise(forward, x), vjp, jvp, xc)
+    elif method == "derivative":
+        y = ctx.blockwise(derivative, xc)
+    else:
+        t = ctx.operand(args[1], fname, "g" if method == "vjp" else "v", xc.shape)
+        y = vjp(xc, t)
+    return ctx.astype(y, out)
+
+
+# ----------------------------------------------------------------------------
+# The shifted-row core (the algorithm of sigmax._softmax, namespace-generic).
+
+def _shifted(xp, x, m, temperature):
+    """``z + dz = (x - m) / T`` (TwoSum) and ``e = exp(z)(1 + dz)``, elementwise.
+
+    The shift is by ``m`` where it is finite (0 otherwise, so NaN rows stay NaN).
+    """
+    m0 = xp.where(xp.isinf(m), 0.0, m)
+    z = x - m0
+    # TwoSum: x + (-m0) = z + dz exactly (Knuth); dz is 0 where z is not finite.
+    bp = z - x
+    ap = z - bp
+    dz = xp.where(xp.isfinite(z), (x - ap) + (-m0 - bp), 0.0)
+    if temperature != 1.0:
+        # Scale after the shift: x / T alone can overflow and tie distinct
+        # logits.  Where x - m overflowed, a T > 1 can bring the term back.
+        zt = z / temperature
+        if temperature > 1.0:
+            zt = xp.where((z == -_INF) & xp.isfinite(x), x / temperature - m0 / temperature, zt)
+        z, dz = zt, dz / temperature
+    e = xp.exp(z)
+    return z, dz, e + e * dz
+
+
+def _count(xp, cond, like, axes):
+    return xp.sum(xp.astype(cond, like.dtype), axis=axes, keepdims=True)
+
+
+def _row_stats(xp, x, axes, temperature):
+    """``(m, rest, n_inf)`` with keepdims: the row maximum, the sum of ``exp((x - m)/T)``
+    excluding one maximal entry, and the number of ``+inf`` entries."""
+    if axes == ():
+        # Every entry is its own row (a 0-d input with axis=None).
+        return x, xp.zeros_like(x), xp.astype(x == _INF, x.dtype)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    if any(x.shape[a] == 0 for a in axes):
+        zeros = xp.zeros(kept, dtype=x.dtype, device=_device(x))
+        return zeros - _INF, zeros, zeros
+    m = xp.max(x, axis=axes, keepdims=True)
+    z, _, e = _shifted(xp, x, m, temperature)
+    # The maximal entries have z == 0 exactly; leave them out of the sum and
+    # add all but one back as an exact integer: the "sum excluding the maximum".
+    top = z == 0.0
+    n_top = _count(xp, top, x, axes)
+    rest = xp.sum(xp.where(top, 0.0, e), axis=axes, keepdims=True) + _clip_below_zero(
+        xp, n_top - 1.0)
+    return m, rest, _count(xp, x == _INF, x, axes)
+
+
+def _merge_stats(xp, m, rest, n_inf, axes, temperature):
+    """Merge row statistics of blocks concatenated along ``axes`` (keepdims).
+
+    With ``M = max_j m_j``, the blocks' sums rescale by ``exp((m_j - M)/T)``:
+    a block holding the maximum keeps its own ``rest`` (its maximum is the one
+    excluded), every other block adds ``(1 + rest_j) exp((m_j - M)/T)``.
+    """
+    M = xp.max(m, axis=axes, keepdims=True)
+    z, _, scale = _shifted(xp, m, M, temperature)
+    top = z == 0.0
+    part = xp.where(top, rest, (1.0 + rest) * scale)
+    total = xp.sum(part, axis=axes, keepdims=True) + _clip_below_zero(
+        xp, _count(xp, top, m, axes) - 1.0)
+    total = xp.where(xp.isinf(M), 0.0, total)
+    return M, total, xp.sum(n_inf, axis=axes, keepdims=True)
+
+
+def _device(a):
+    import array_api_compat as compat
+
+    return compat.device(a)
+
+
+def _softmax_elem(temperature):
+    def fn(xp, x, m, rest, n_inf):
+        _, _, e = _shifted(xp, x, m, temperature)
+        p = xp.where(m == -_INF, 0.0, e / (1.0 + rest))
+        # +inf entries share the mass equally; everything else in such a row is 0.
+        share = xp.where(x == _INF, 1.0 / xp.where(n_inf < 1, 1.0, n_inf), 0.0)
+        return xp.where(m == _INF, share, p)
+    return fn
+
+
+def _log_softmax_elem(temperature):
+    def fn(xp, x, m, rest, n_inf):
+        z, dz, _ = _shifted(xp, x, m, temperature)
+        out = xp.where(m == -_INF, -_INF, (z + dz) - xp.log1p(rest))
+        inf_row = xp.where(x == _INF, -xp.log(xp.where(n_inf < 1, 1.0, n_inf)), -_INF)
+        return xp.where(m == _INF, inf_row, out)
+    return fn
+
+
+def _live_elem(xp, x, m):
+    """Entries with a derivative: unmasked in a row with a finite maximum, or any in a NaN row."""
+    return ((x > -_INF) & (m != _INF)) | xp.isnan(m)
+
+
+class _Rows:
+    """``x`` masked along ``axes`` with its row statistics."""
+
+    def __init__(self, ctx, x, axes, mask=None, temperature=1.0):
+        if mask is not None:
+            x = ctx.blockwise(lambda xp, x, k: xp.where(k, x, -_INF), x, mask)
+        self.ctx, self.x, self.axes, self.t = ctx, x, axes, temperature
+        self.m, self.rest, self.n_inf = ctx.stats(x, axes, temperature)
+
+    def _apply(self, elem):
+        return self.ctx.blockwise(elem(self.t), self.x, self.m, self.rest, self.n_inf)
+
+    def softmax(self):
+        return self._apply(_softmax_elem)
+
+    def log_softmax(self):
+        return self._apply(_log_softmax_elem)
+
+    def live(self):
+        return self.ctx.blockwise(_live_elem, self.x, self.m, dtype="bool")
+
+    def logsumexp(self):
+        # m + log1p(rest), and m itself for empty (-inf) and +inf rows.
+        return self.ctx.blockwise(
+            lambda xp, m, r: xp.where(xp.isinf(m), m, m + xp.log1p(r)), self.m, self.rest)
+
+
+# ----------------------------------------------------------------------------
+# softmax, log_softmax (and softmax2d, routed here as softmax along axis -3).
+
+def _axis_setup(ctx, fname, x, axis=-1, where=None, temperature=1.0):
+    xc, out = ctx.input(x, fname)
+    axes = _policy.normalize_axis(axis, xc.ndim, fname, tuple(xc.shape))
+    mask = None if where is None else ctx.operand(where, fname, "where", xc.shape, "bool")
+    t = _policy.check_temperature(temperature, fname)
+    return xc, out, axes, mask, t
+
+
+def _softmax_product(ctx, rows, t, log, method):
+    """vjp (``method == "vjp"``) or jvp of softmax / log_softmax; linear in ``t``."""
+    axes, temp = rows.axes, rows.t
+    p = rows.softmax()
+    live = rows.live()
+    tl = ctx.blockwise(lambda xp, live, t: xp.where(live, t, 0.0), live, t)
+    if log:
+        if method == "vjp":
+            # d/dx sum(g * (x - lse)) = g - p sum(g)
+            s = ctx.row_sum(tl, axes)
+            f = lambda xp, live, tl, p, s: xp.where(live, (tl - p * s) / temp, 0.0)  # noqa: E731
+        else:
+            s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
+            f = lambda xp, live, tl, p, s: xp.where(live, (tl - s) / temp, 0.0)  # noqa: E731
+    else:
+        # d softmax = p (t - <p, t>) / T, symmetric: the same for vjp and jvp.
+        s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
+        f = lambda xp, live, tl, p, s: xp.where(live, p * (tl - s) / temp, 0.0)  # noqa: E731
+    return ctx.blockwise(f, live, tl, p, s)
+
+
+def _jacobian(ctx, rows, log):
+    xp, axes, temp = ctx.xp, rows.axes, rows.t
+    live = rows.live()
+    p = xp.where(live, rows.softmax(), 0.0)
+    ndim = p.ndim
+    nb = ndim - len(axes)
+    red_shape = tuple(p.shape[a] for a in axes)
+    n = math.prod(red_shape)
+    moved = xp.moveaxis(p, axes, tuple(range(nb, ndim)))
+    P = xp.reshape(moved, tuple(moved.shape[:nb]) + (n,))
+    eye = xp.eye(n, dtype=P.dtype, device=ctx.device)
+    col = xp.expand_dims(P, axis=-1)
+    row = xp.expand_dims(P, axis=-2)
+    # softmax: (diag(p) - p p^T) / T, symmetric as p_i p_j == p_j p_i exactly;
+    # log_softmax: (I - 1 p^T) / T.
+    jac = (eye - row) / temp if log else (col * eye - col * row) / temp
+    jac = xp.reshape(jac, tuple(moved.shape[:nb]) + red_shape + (n,))
+    jac = xp.moveaxis(jac, tuple(range(nb, ndim)), axes)
+    if log:
+        # Rows of masked (or +inf-row) outputs are constant: zero them.
+        jac = xp.where(xp.expand_dims(live, axis=-1), jac, 0.0)
+    return jac
+
+
+def _softmax_family(ctx, name, method, args, kwargs):
+    log = name == "log_softmax"
+    fname = name if method == "__call__" else f"{name}.{method}"
+    xc, out, axes, mask, temp = _axis_setup(ctx, fname, args[0], **kwargs)
+
+    def rows(x):
+        return _Rows(ctx, x, axes, mask, temp)
+
+    if method == "__call__":
+        def value(x):
+            r = rows(x)
+            return r.log_softmax() if log else r.softmax()
+
+        y = ctx.differentiable(
+            value,
+            lambda x, g: _softmax_product(ctx, rows(x), g, log, "vjp"),
+            lambda x, v: _softmax_product(ctx, rows(x), v, log, "jvp"),
+            xc)
+    elif method == "jacobian":
+        y = _jacobian(ctx, rows(xc), log)
+    else:
+        t = ctx.operand(args[1], fname, "g" if method == "vjp" else "v", xc.shape)
+        y = _softmax_product(ctx, rows(xc), t, log, method)
+    return ctx.astype(y, out)
+
+
+# ----------------------------------------------------------------------------
+# logsumexp
+
+def _lse_core(ctx, x, axes, mask, b, weights):
+    """``(log|S|, sign(S), d log|S| / dx or None)`` with keepdims, ``S = sum b e^x``."""
+    if b is None:
+        r = _Rows(ctx, x, axes, mask)
+        lse = r.logsumexp()
+        sign = ctx.blockwise(
+            lambda xp, m, lse: xp.where(m == -_INF, 0.0, xp.where(xp.isnan(lse), lse, 1.0)),
+            r.m, lse)
+        w = None
+        if weights:
+            w = ctx.blockwise(lambda xp, live, p: xp.where(live, p, 0.0), r.live(), r.softmax())
+        return lse, sign, w
+    # Weighted: entries with b == 0 take no part (also where x is inf).
+    keep = ctx.blockwise(lambda xp, b: b != 0, b, dtype="bool")
+    if mask is not None:
+        keep = ctx.blockwise(lambda xp, k, mk: k & mk, keep, mask, dtype="bool")
+    r = _Rows(ctx, x, axes, keep)
+
+    # S / e^m = B0 + R: B0 sums b over the maximal entries, R the rest.
+    def parts(which):
+        def fn(xp, x, m, b, keep):
+            z, _, e = _shifted(xp, x, m, 1.0)
+            top = z == 0.0
+            if which == "top":
+                return xp.where(top, b, 0.0)
+            if which == "rest":
+                return xp.where(top | ~keep, 0.0, b * e)
+            return xp.where(x == _INF, b, 0.0)
+        return ctx.row_sum(ctx.blockwise(fn, r.x, r.m, b, keep), axes)
+
+    b_top, rem, inf_b = parts("top"), parts("rest"), parts("inf")
+
+    def combine(xp, m, b_top, rem, inf_b):
+        sign = xp.sign(b_top + rem)
+        ratio = rem / b_top
+        # log|B0 + R| = log|B0| + log|1 + R/B0|, with log1p while 1 + R/B0 > 0.
+        log_mag = xp.where(
+            b_top != 0,
+            xp.log(xp.abs(b_top)) + xp.where(ratio > -1.0, xp.log1p(ratio),
+                                             xp.log(xp.abs(1.0 + ratio))),
+            xp.log(xp.abs(rem)))
+        lse = m + log_mag
+        # +inf rows: the sign of the b-weighted sum of the +inf entries decides.
+        pos_inf, empty = m == _INF, m == -_INF
+        lse = xp.where(pos_inf, xp.where(inf_b == 0, math.nan, xp.full_like(m, _INF)), lse)
+        sign = xp.where(pos_inf, xp.sign(inf_b), sign)
+        lse = xp.where(empty, -_INF, lse)
+        sign = xp.where(empty, 0.0, sign)
+        sign = xp.where(xp.isnan(lse) & ~pos_inf, math.nan, sign)
+        return lse, sign
+
+    lse = ctx.blockwise(lambda *a: combine(*a)[0], r.m, b_top, rem, inf_b)
+    sign = ctx.blockwise(lambda *a: combine(*a)[1], r.m, b_top, rem, inf_b)
+    w = None
+    if weights:
+        # d log|S| / dx_i = b_i e^(x_i - log|S|) sign(S); 0 where S is 0 or
+        # +-inf, NaN throughout a row whose value is NaN.
+        def weight(xp, x, m, keep, b, lse, sign):
+            live = _live_elem(xp, x, m) & keep & ~xp.isinf(lse)
+            w = xp.where(live, b * xp.exp(x - lse) * sign, 0.0)
+            return xp.where(xp.isnan(lse), math.nan, w)
+        w = ctx.blockwise(weight, r.x, r.m, keep, b, lse, sign)
+    return lse, sign, w
+
+
+def _logsumexp(ctx, name, method, args, kwargs):
+    fname = name if method == "__call__" else f"{name}.{method}"
+    kw = dict(kwargs)
+    xc, out, axes, mask, _ = _axis_setup(ctx, fname, args[0], kw.pop("axis", -1),
+                                         kw.pop("where", None), 1.0)
+    keepdims = _policy.check_bool(kw.pop("keepdims", False), fname, "keepdims")
+    return_sign = _policy.check_bool(kw.pop("return_sign", False), fname, "return_sign")
+    b = kw.pop("b", None)
+    if b is not None:
+        b = ctx.operand(b, fname, "b", xc.shape)
+    xp = ctx.xp
+    kept_shape = tuple(1 if i in axes else n for i, n in enumerate(xc.shape))
+    out_shape = kept_shape if keepdims else tuple(
+        n for i, n in enumerate(xc.shape) if i not in axes)
+
+    def squeeze(a):
+        return a if keepdims else xp.reshape(a, out_shape)
+
+    def weights(x):
+        _, sign, w = _lse_core(ctx, x, axes, mask, b, weights=True)
+        if not return_sign:
+            # The value is NaN there (log of a negative sum): so is its derivative.
+            w = ctx.blockwise(lambda xp, s, w: xp.where(s < 0, math.nan, w), sign, w)
+        return w
+
+    def vjp(x, g):
+        g = xp.reshape(g, kept_shape)
+        return ctx.blockwise(lambda xp, g, w: xp.where(w == 0, 0.0, g * w), g, weights(x))
+
+    def jvp(x, v):
+        # Linear in v (the mask comes from the primal), for JAX's transpose.
+        prod = ctx.blockwise(lambda xp, v, w: xp.where(w == 0, 0.0, w * v), v, weights(x))
+        return squeeze(ctx.row_sum(prod, axes))
+
+    if method == "__call__":
+        def value(x):
+            lse, sign, _ = _lse_core(ctx, x, axes, mask, b, weights=False)
+            if not return_sign:
+                lse = ctx.blockwise(lambda xp, s, v: xp.where(s < 0, math.nan, v), sign, lse)
+                return squeeze(lse)
+            return squeeze(lse), squeeze(sign)
+
+        y = ctx.differentiable(value, vjp, jvp, xc)
+        if return_sign:
+            return ctx.astype(y[0], out), ctx.astype(y[1], out)
+        return ctx.astype(y, out)
+    if method == "vjp":
+        g = ctx.operand(args[1], fname, "g", out_shape)
+        return ctx.astype(vjp(xc, g), out)
+    v = ctx.operand(args[1], fname, "v", xc.shape)
+    return ctx.astype(jvp(xc, v), out)
+
+
+# ----------------------------------------------------------------------------
+# Dispatch.
+
+_IMPLEMENTATIONS = {
+    **{name: _elementwise for name in _ELEMENTWISE},
+    "softmax": _softmax_family,
+    "log_softmax": _softmax_family,
+    "logsumexp": _logsumexp,
+}
+
+
+def _foreign_arrays(args):
+    return [a for a in args if a is not None and hasattr(a, "dtype") and hasattr(a, "shape")]
+
+
+def _handle(name, method, args, kwargs):
+    """The hook of :meth:`Function._route`: compute ``name.method`` on foreign arrays."""
+    impl = _IMPLEMENTATIONS.get(name)
+    if impl is None:
+        return NotImplemented
+    arrays = [a for a in _foreign_arrays(args) if not isinstance(a, np.ndarray)]
+    ctx = _Context((arrays or _foreign_arrays(args))[0])
+    # NumPy-backed namespaces (array-api-strict, NumPy itself) must not warn.
+    with np.errstate(all="ignore"):
+        return impl(ctx, name, method, args, kwargs)
+
+
+def call(f: Function, method: str, *args, **kwargs):
+    """Run ``f.method(*args, **kwargs)`` on the array-API path, whatever the arrays.
+
+    >>> import numpy as np
+    >>> import sigmax as sx
+    >>> from sigmax._generic import call
+    >>> call(sx.softmax, "__call__", np.array([0.0, -np.inf]))
+    array([1., 0.])
+    """
+    name = "softmax" if f.name == "softmax2d" else f.name
+    if f.name == "softmax2d":
+        f._check(None if method == "__call__" else method, args[0])
+        kwargs = dict(kwargs, axis=-3)
+    if not _foreign_arrays(args[:1]):
+        raise TypeError(f"{f.name}: the array-API path needs an array; received "
+                        f"{_policy.describe(args[0])}")
+    return _handle(name, method, args, kwargs)
+
+
+Function._foreign_handler = _handle
