@@ -238,6 +238,8 @@ def _write_masked(out, grad, r, keep=None):
 
 def _labels_block(xb, yb, keep, w, eps, scale, out):
     n_classes = xb.shape[1]
+    if n_classes == 0:  # every label was ignored (check_labels saw to that)
+        return np.zeros(xb.shape[0])
     r = _shift(xb, (1,))
     cols = np.where(keep, yb, 0)[:, None]
     g = _gathered(r, cols)
@@ -320,11 +322,13 @@ class _ClassLoss(LossFunction):
         grad = np.empty(arr.shape, dtype=out_dtype) if want_grad else None
         gmoved = np.moveaxis(grad, axis, -1) if want_grad else None
         for idx in _row_blocks(per_shape, n_classes):
-            xb = moved[idx].reshape(-1, n_classes).astype(cdt, copy=False)
+            xview = moved[idx]
+            rows = int(np.prod(xview.shape[:-1], dtype=np.int64))
+            xb = xview.reshape(rows, n_classes).astype(cdt, copy=False)
             gview = gblock = None
             if want_grad:
                 gview = gmoved[idx]
-                gblock = gview.reshape(-1, n_classes)
+                gblock = gview.reshape(rows, n_classes)
             pb = block_fn(idx, xb, gblock)
             per[idx] = pb.reshape(per[idx].shape)
             if want_grad and not np.may_share_memory(gblock, gview):
@@ -462,6 +466,12 @@ class CrossEntropy(_ClassLoss):
             )
         with np.errstate(all="ignore"):
             if tarr.dtype.kind in "iu":
+                if tarr.shape == arr.shape and arr.shape != lead:
+                    raise _policy.ArgumentError(
+                        f"{fname}: target of shape {tarr.shape} and dtype {tarr.dtype} does "
+                        f"not match the expected shape {lead}: integer targets are class "
+                        f"indices; pass class probabilities (e.g. one-hot rows) as floats"
+                    )
                 labels = _policy.check_labels(tarr, lead, n_classes, fname,
                                               ignore_index=ignore_index)
                 keep = (np.ones(lead, dtype=bool) if ignore_index is None
