@@ -122,8 +122,8 @@ def make_sampler(spec, n_classes: int, fname: str, name: str = "sampler") -> Sam
     if bad.any():
         i = int(np.argmax(bad))
         raise _policy.ArgumentError(
-            f"{fname}: {name} holds {probs[i]!r} at index {i}; expected non-negative finite "
-            f"probabilities")
+            f"{fname}: {name} holds {float(probs[i])!r} at index {i}; expected non-negative "
+            f"finite probabilities")
     if not probs.sum() > 0:
         raise _policy.ArgumentError(
             f"{fname}: {name} sums to 0; expected probabilities with a positive sum")
