@@ -139,7 +139,7 @@ class NumpyGeneric(Lib):
         return np.asarray(y)
 
     def is_native(self, y):
-        return isinstance(y, np.ndarray)
+        return isinstance(y, (np.ndarray, np.generic))
 
     def apply(self, f, method, *args, **kwargs):
         return _generic.call(f, method, *args, **kwargs)

@@ -621,3 +621,6 @@ def call(f: Function, method: str, *args, **kwargs):
 
 
 Function._foreign_handler = _handle
+
+# The losses register themselves in _IMPLEMENTATIONS.
+from . import _generic_losses  # noqa: E402,F401
