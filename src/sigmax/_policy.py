@@ -127,10 +127,10 @@ def finish(result: np.ndarray, out_dtype: np.dtype):
     """Round ``result`` to ``out_dtype``; 0-d results become NumPy scalars.
 
     A value beyond the range of ``out_dtype`` rounds to +-inf silently (e.g. a
-    float16 log_softmax below -65504): the cast is the one rounding of the
-    result, not an error.
+    float16 log_softmax below -65504), and one below its smallest subnormal to
+    0: the cast is the one rounding of the result, not an error.
     """
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         out = result.astype(out_dtype, copy=False)
     if out.ndim == 0:
         return out[()]
