@@ -1,31 +1,122 @@
-"""The array-API path of the losses over a class axis: cross_entropy.
+r"""The array-API path of the losses over a class axis: cross_entropy and nll_loss.
 
 Written with the primitives of :mod:`sigmax._generic` and the semantics of
 :mod:`sigmax._losses` (PyTorch's conventions):
 
 .. math::
 
-    \\ell = \\sum_c wq_c\\,(-\\log p_c), \\qquad
-    \\frac{\\partial \\ell}{\\partial x} = \\text{log\\_softmax.vjp}(x, -wq)
+    \ell = \sum_c wq_c\,(-\log p_c), \qquad
+    \frac{\partial \ell}{\partial x_c} = p_c \sum_k wq_k - wq_c
 
 with ``wq = (1 - eps) w_y onehot(y) + (eps / C) w`` for integer targets
 ``y`` (class weights ``w``, smoothing ``eps`` over ``C`` classes) and
 ``wq = w ((1 - eps) q + eps / C)`` for probability targets ``q``.  The
 gradient is zero at ``-inf`` (masked) logits and through empty and ``+inf``
-rows; ``0 * log 0`` is 0.  A weighted ``'mean'``
-divides by the sum of the weights of the counted targets; with every target
-ignored it is 0 with a zero gradient.
+rows; ``0 * log 0`` is 0.  ``nll_loss`` is ``-w_y a_y`` of given
+log-probabilities ``a``.  A weighted ``'mean'`` divides by the sum of the
+weights of the counted targets; with every target ignored it is 0 with a zero
+gradient.
 
-Integer labels are not range-checked on this path: that needs the data on
-the host (and is impossible under ``jax.jit``); a label outside ``[0, C)``
-that is not ``ignore_index`` takes no part in the loss.
+Labels are gathered by comparing them with the class indices (a one-hot mask),
+which every library and Dask's chunks support.  Out-of-range labels raise, as
+on the NumPy path, for eager arrays (PyTorch, array-api-strict, NumPy); JAX
+arrays (which may be traced) and Dask arrays (lazy) are not range-checked: a
+label outside ``[0, C)`` that is not ``ignore_index`` takes no part there.
 """
 
 from __future__ import annotations
 
-from . import _generic, _policy
+import math
+
+from . import _generic, _generic_softmax, _policy
 
 __all__ = []
+
+
+class _Labels:
+    """Integer targets along a class axis: the one-hot mask and the weights of the targets.
+
+    Attributes: ``onehot`` (bool, broadcast to the input with ``keep`` folded
+    in), ``keep`` (bool, keepdims), ``wvec`` (the class weights, keepdims),
+    ``wy`` (``w_y`` at the targets, 0 elsewhere) and ``denom`` (the sum of the
+    weights of the counted targets, the weighted ``'mean'``'s denominator).
+    """
+
+    def __init__(self, ctx, fname, target, x, ax, ignore_index, w):
+        xp = ctx.xp
+        n_classes = x.shape[ax]
+        lead = tuple(n for i, n in enumerate(x.shape) if i != ax)
+        per_class = tuple(n_classes if i == ax else 1 for i in range(x.ndim))
+        if tuple(target.shape) != lead:
+            raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} "
+                                        f"does not match the expected shape {lead}")
+        if ctx.lib in ("torch", "other"):
+            _check_range(ctx, fname, target, n_classes, ignore_index)
+        y = xp.expand_dims(target, axis=ax)
+        classes = xp.reshape(xp.arange(n_classes, dtype=target.dtype, device=ctx.device),
+                             per_class)
+        self.keep = y == y if ignore_index is None else y != ignore_index
+        self.onehot = (y == classes) & self.keep
+        self.wvec = xp.ones(per_class, dtype=x.dtype, device=ctx.device) if w is None else w
+        self.wy = xp.where(self.onehot, self.wvec, 0.0)
+        self.denom = xp.sum(self.wy)
+
+
+def _check_range(ctx, fname, target, n_classes, ignore_index):
+    """The NumPy path's message for the first label outside ``[0, C)`` (one host read)."""
+    xp = ctx.xp
+    bad = (target < 0) | (target >= n_classes)
+    if ignore_index is not None:
+        bad = bad & (target != ignore_index)
+    if not bool(xp.any(bad)):
+        return
+    flat = xp.reshape(bad, (-1,))
+    first = int(xp.argmax(xp.astype(flat, xp.int8)))
+    idx, rem = [], first
+    for n in reversed(tuple(target.shape)):
+        idx.append(rem % n)
+        rem //= n
+    idx = tuple(reversed(idx))
+    value = int(xp.reshape(target, (-1,))[first])
+    expected = (f"a class index in [0, {n_classes - 1}]" if n_classes > 0
+                else "no class index (there are 0 classes)")
+    if ignore_index is not None:
+        expected += f" or ignore_index={ignore_index}"
+    raise _policy.ArgumentError(f"{fname}: target holds {value} at index {idx}; "
+                                f"expected {expected}")
+
+
+def _mean_scale(xp, denom, reduction):
+    """``1 / denom`` for ``'mean'`` (0 when nothing was counted), None otherwise."""
+    if reduction != "mean":
+        return None
+    return xp.where(denom == 0, 0.0, 1.0 / xp.where(denom == 0, 1.0, denom))
+
+
+def _finish(ctx, reduction, lead, value_and_grad, value, vjp, jvp, x, out):
+    """Return the value (differentiable) or ``(value, grad)`` in the result dtype."""
+    xp = ctx.xp
+    if value_and_grad:
+        one = xp.ones(lead if reduction == "none" else (), dtype=x.dtype, device=ctx.device)
+        return ctx.astype(value(x), out), ctx.astype(vjp(x, one), out)
+    return ctx.astype(ctx.differentiable(value, vjp, jvp, x), out)
+
+
+def _reduce(xp, per, reduction, scale):
+    if reduction == "none":
+        return per
+    total = xp.sum(per)
+    return total if reduction == "sum" else total * scale
+
+
+def _class_weight(ctx, fname, weight, n_classes, per_class):
+    if weight is None:
+        return None
+    w = ctx._own(weight, fname, "weight")
+    if tuple(w.shape) != (n_classes,):
+        raise _policy.ArgumentError(f"{fname}: weight must have shape ({n_classes},), one "
+                                    f"weight per class; received shape {tuple(w.shape)}")
+    return ctx.xp.reshape(ctx.operand(w, fname, "weight", (n_classes,)), per_class)
 
 
 def _cross_entropy(ctx, name, method, args, kwargs):
@@ -37,6 +128,7 @@ def _cross_entropy(ctx, name, method, args, kwargs):
     lead = tuple(n for i, n in enumerate(x.shape) if i != ax)
     per_class = tuple(n_classes if i == ax else 1 for i in range(x.ndim))
     ignore_index = _policy.check_ignore_index(kwargs.get("ignore_index"), fname)
+    w = _class_weight(ctx, fname, kwargs.get("weight"), n_classes, per_class)
     eps = _policy.check_label_smoothing(kwargs.get("label_smoothing", 0.0), fname)
     reduction = _policy.check_reduction(kwargs.get("reduction", "mean"), fname)
     target = ctx._own(args[1], fname, "target")
@@ -44,25 +136,12 @@ def _cross_entropy(ctx, name, method, args, kwargs):
     if target.dtype == xp.bool or kind is None:
         raise TypeError(f"{fname}: target must be integer class indices or floating-point "
                         f"class probabilities; received dtype {target.dtype}")
-    weight = kwargs.get("weight")
-    w = None if weight is None else xp.reshape(
-        ctx.operand(weight, fname, "weight", (n_classes,)), per_class)
-
     if kind == "integer":
-        if tuple(target.shape) != lead:
-            raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} "
-                                        f"does not match the expected shape {lead}")
-        y = xp.expand_dims(target, axis=ax)
-        classes = xp.reshape(xp.arange(n_classes, dtype=target.dtype, device=ctx.device),
-                             per_class)
-        keep = y == y if ignore_index is None else y != ignore_index
-        onehot = (y == classes) & keep
-        wvec = xp.ones(per_class, dtype=x.dtype, device=ctx.device) if w is None else w
-        wy = xp.where(onehot, wvec, 0.0)
-        coef = (1.0 - eps) * wy
+        labels = _Labels(ctx, fname, target, x, ax, ignore_index, w)
+        coef = (1.0 - eps) * labels.wy
         if eps:
-            coef = coef + xp.where(keep, (eps / n_classes) * wvec, 0.0)
-        denom = xp.sum(wy)
+            coef = coef + xp.where(labels.keep, (eps / n_classes) * labels.wvec, 0.0)
+        denom = labels.denom
     else:
         if tuple(target.shape) != tuple(x.shape):
             raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} "
@@ -75,58 +154,83 @@ def _cross_entropy(ctx, name, method, args, kwargs):
         coef = q if not eps else (1.0 - eps) * q + eps / n_classes
         if w is not None:
             coef = coef * w
-        denom = xp.asarray(float(_prod(lead)), dtype=x.dtype, device=ctx.device)
+        denom = xp.asarray(float(math.prod(lead)), dtype=x.dtype, device=ctx.device)
+    coef = xp.broadcast_to(coef, tuple(x.shape))
     axes = (ax,)
-    # 'mean' scales by 1 / denom, and by 0 when nothing was counted.
-    scale = (xp.where(denom == 0, 0.0, 1.0 / xp.where(denom == 0, 1.0, denom))
-             if reduction == "mean" else None)
+    scale = _mean_scale(xp, denom, reduction)
 
-    def per_example(x):
-        logp = _generic._Rows(ctx, x, axes).log_softmax()
+    def value(x):
+        logp = _generic_softmax._Rows(ctx, x, axes).log_softmax()
         # 0 * log 0 = 0: a class without target mass takes no part, even at -inf.
         terms = ctx.blockwise(
             lambda xp, c, lp: xp.where((c == 0) & ~xp.isnan(lp), 0.0, -c * lp), coef, logp)
-        return xp.reshape(ctx.row_sum(terms, axes), lead)
-
-    def value(x):
-        per = per_example(x)
-        if reduction == "none":
-            return per
-        total = xp.sum(per)
-        return total if reduction == "sum" else total * scale
+        return _reduce(xp, xp.reshape(ctx.row_sum(terms, axes), lead), reduction, scale)
 
     def row_grad(x, cot):
         # d/dx_c sum_k cot_k (lse - x_k) = S p_c - cot_c with S = sum_k cot_k over
         # every class (a -inf logit's term still moves with lse); zero at masked
         # entries and throughout empty and +inf rows (the NumPy path's rule).
-        rows = _generic._Rows(ctx, x, axes)
-        total = ctx.row_sum(xp.broadcast_to(cot, x.shape), axes)
+        rows = _generic_softmax._Rows(ctx, x, axes)
+        total = ctx.row_sum(cot, axes)
         return ctx.blockwise(lambda xp, live, p, c, s: xp.where(live, s * p - c, 0.0),
-                             rows.live(), rows.softmax(), xp.broadcast_to(cot, x.shape), total)
+                             rows.live(), rows.softmax(), cot, total)
 
     def vjp(x, g):
-        if reduction == "none":
-            g = xp.reshape(g, tuple(1 if i == ax else n for i, n in enumerate(x.shape)))
-        return row_grad(x, coef * (g if scale is None else g * scale))
+        return row_grad(x, coef * _cotangent_scale(xp, g, reduction, scale, ax))
 
     def jvp(x, v):
         # Linear in v (everything else comes from the primal), for JAX's transpose.
         d = xp.reshape(ctx.row_sum(row_grad(x, coef) * v, axes), lead)
-        if reduction == "none":
-            return d
-        return xp.sum(d) if scale is None else xp.sum(d) * scale
+        return _reduce(xp, d, reduction, scale)
 
-    if method == "value_and_grad":
-        one = xp.ones(lead if reduction == "none" else (), dtype=x.dtype, device=ctx.device)
-        return ctx.astype(value(x), out), ctx.astype(vjp(x, one), out)
-    return ctx.astype(ctx.differentiable(value, vjp, jvp, x), out)
+    return _finish(ctx, reduction, lead, method == "value_and_grad", value, vjp, jvp, x, out)
 
 
-def _prod(shape):
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
+def _cotangent_scale(xp, g, reduction, scale, ax):
+    """The cotangent of the per-example losses, keepdims along the class axis."""
+    if reduction == "none":
+        return xp.expand_dims(g, axis=ax)
+    return g if scale is None else g * scale
 
 
-_generic._IMPLEMENTATIONS["cross_entropy"] = _cross_entropy
+def _nll_loss(ctx, name, method, args, kwargs):
+    fname = name if method == "__call__" else f"{name}.{method}"
+    xp = ctx.xp
+    x, out = ctx.input(args[0], fname, "log_probs")
+    ax = _policy.check_class_axis(kwargs.get("axis", -1), x.ndim, fname, "log_probs")
+    n_classes = x.shape[ax]
+    lead = tuple(n for i, n in enumerate(x.shape) if i != ax)
+    per_class = tuple(n_classes if i == ax else 1 for i in range(x.ndim))
+    ignore_index = _policy.check_ignore_index(kwargs.get("ignore_index"), fname)
+    target = ctx._own(args[1], fname, "target")
+    if ctx.kind(target.dtype) != "integer" or target.dtype == xp.bool:
+        raise TypeError(
+            f"{fname}: target must be an integer array of class indices; received dtype "
+            f"{target.dtype} (float and bool labels are not accepted, even with integral values)")
+    w = _class_weight(ctx, fname, kwargs.get("weight"), n_classes, per_class)
+    reduction = _policy.check_reduction(kwargs.get("reduction", "mean"), fname)
+    labels = _Labels(ctx, fname, target, x, ax, ignore_index, w)
+    wy = xp.broadcast_to(labels.wy, tuple(x.shape))
+    onehot = xp.broadcast_to(labels.onehot, tuple(x.shape))
+    scale = _mean_scale(xp, labels.denom, reduction)
+    axes = (ax,)
+
+    def value(x):
+        # -w_y a_y, read at the counted targets only (a zero weight times an
+        # infinite log-probability is 0; a NaN one stays NaN).
+        terms = ctx.blockwise(
+            lambda xp, t, w, a: xp.where(t & ~((w == 0) & ~xp.isnan(a)), -w * a, 0.0),
+            onehot, wy, x)
+        return _reduce(xp, xp.reshape(ctx.row_sum(terms, axes), lead), reduction, scale)
+
+    def vjp(x, g):
+        return -wy * _cotangent_scale(xp, g, reduction, scale, ax)
+
+    def jvp(x, v):
+        d = xp.reshape(ctx.row_sum(-wy * v, axes), lead)
+        return _reduce(xp, d, reduction, scale)
+
+    return _finish(ctx, reduction, lead, method == "value_and_grad", value, vjp, jvp, x, out)
+
+
+_generic._IMPLEMENTATIONS.update(cross_entropy=_cross_entropy, nll_loss=_nll_loss)
