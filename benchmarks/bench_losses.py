@@ -15,10 +15,12 @@ its peak memory is its own:
   with ``torch.set_num_threads(--threads)``; NumPy's ufuncs use one thread.
 
 Reported per method: the median wall time of ``--repeat`` runs after one
-warm-up, its ratio to torch, and the peak memory beyond the inputs and the
+warm-up, its ratio to torch, the median CPU time of the process (steadier than
+the wall time on a shared machine; above the wall time when torch uses more
+than one thread), and the peak memory beyond the inputs and the
 gradient: by tracemalloc (NumPy reports its buffers to it; torch's allocator
-does not, so torch shows ``-``) and by the RSS high-water mark (``ru_maxrss``
-after the runs minus the RSS once the inputs and one gradient exist), both
+does not, so torch shows ``-``) and by the RSS high-water mark (``VmHWM``,
+reset after the warm-up, minus the RSS once the inputs and one gradient exist), both
 also in copies of the logits (``4 N C`` bytes).  The gradients of the three
 are compared at the end.
 """
@@ -28,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -62,9 +63,19 @@ def plain_numpy(x, y):
     return loss, g
 
 
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(field):
+    """``VmRSS`` or ``VmHWM`` (the RSS high-water mark) of this process, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss():
+    # Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def run_one(method, n, c, repeat, threads):
@@ -93,19 +104,21 @@ def run_one(method, n, c, repeat, threads):
         def call():
             return plain_numpy(x, y)
 
+    times, cpu = [], []
+    loss, g = call()  # warm-up (imports, first-call set-up, thread pools)
+    del g
     # The RSS baseline holds the inputs and one gradient-sized buffer (the output).
     hold = np.ones_like(x)
-    base = _rss_bytes()
+    base = _status_bytes("VmRSS")
     del hold
-    times = []
-    loss, g = call()  # warm-up
-    del g
+    _reset_peak_rss()
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss, g = call()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         del g
-    rss_extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    rss_extra = _status_bytes("VmHWM") - base
     trace = None
     if method != "torch":
         tracemalloc.start()
@@ -115,7 +128,8 @@ def run_one(method, n, c, repeat, threads):
         trace = peak - grad_bytes
     loss, g = call()
     np.save(os.environ["BENCH_GRAD_OUT"], g[:64])
-    return dict(method=method, median_s=float(np.median(times)), loss=loss,
+    return dict(method=method, median_s=float(np.median(times)),
+                cpu_s=float(np.median(cpu)), loss=loss,
                 trace_extra=trace, rss_extra=max(rss_extra, 0), logits_bytes=x.nbytes)
 
 
@@ -134,10 +148,10 @@ def main(argv=None):
         return
     print(f"cross_entropy.value_and_grad, float32, reduction='mean', repeat={args.repeat}, "
           f"torch threads={args.threads}")
-    header = (f"| shape | method | median ms | / torch | extra MiB (tracemalloc) "
-              f"| extra MiB (RSS) | copies of logits (RSS) |")
+    header = ("| shape | method | median ms | / torch | CPU ms | extra MiB (tracemalloc) "
+              "| extra MiB (RSS) | copies of logits (RSS) |")
     print(header)
-    print("|" + "---|" * 7)
+    print("|" + "---|" * 8)
     for shape in args.shapes:
         rows, grads = [], {}
         for method in args.methods:
@@ -145,7 +159,7 @@ def main(argv=None):
                 try:
                     import torch  # noqa: F401
                 except ImportError:
-                    print(f"| {shape} | torch | not installed | | | | |")
+                    print(f"| {shape} | torch | not installed | | | | | |")
                     continue
             out = f"/tmp/bench_losses_{os.getpid()}_{method}.npy"
             env = dict(os.environ, BENCH_GRAD_OUT=out)
@@ -160,8 +174,9 @@ def main(argv=None):
         for r in rows:
             ratio = f"{r['median_s'] / t_torch:.2f}" if t_torch else "-"
             tr = "-" if r["trace_extra"] is None else f"{r['trace_extra'] / MiB:.1f}"
-            print(f"| {shape} | {r['method']} | {1e3 * r['median_s']:.1f} | {ratio} | {tr} | "
-                  f"{r['rss_extra'] / MiB:.1f} | {r['rss_extra'] / r['logits_bytes']:.2f} |")
+            print(f"| {shape} | {r['method']} | {1e3 * r['median_s']:.1f} | {ratio} | "
+                  f"{1e3 * r['cpu_s']:.1f} | {tr} | {r['rss_extra'] / MiB:.1f} | "
+                  f"{r['rss_extra'] / r['logits_bytes']:.2f} |")
         ref = grads.get("torch", grads.get("numpy"))
         for m, g in grads.items():
             err = float(np.max(np.abs(g.astype(np.float64) - ref)))

@@ -180,17 +180,6 @@ def _row_blocks(lead, n_classes, max_elements=_BLOCK_ELEMENTS):
             yield outer + (slice(start, min(start + step, lead[k - 1])),)
 
 
-def _gathered(r: _Shifted, cols) -> _Shifted:
-    """The row quantities of ``r`` restricted to one column per row (``cols`` (rows, 1))."""
-    g = _Shifted()
-    rows = np.arange(cols.shape[0])[:, None]
-    for name in ("x", "z", "dz", "e"):
-        setattr(g, name, getattr(r, name)[rows, cols])
-    for name in ("m", "rest", "pos_inf", "n_inf", "empty", "axes"):
-        setattr(g, name, getattr(r, name))
-    return g
-
-
 def _plain_rows(r: _Shifted) -> bool:
     """True when no row is empty, has a ``+inf`` or a NaN maximum.
 
@@ -216,9 +205,10 @@ def _write_masked(out, grad, r, keep=None):
 
 
 # ----------------------------------------------------------------------------
-# The cross-entropy cores: one block of rows, (rows, C) in float64.  Each returns
-# the per-row losses and, when ``out`` (a (rows, C) array of the result dtype) is
-# given, writes the gradient rows into it.
+# The cross-entropy passes.  A pass sees the row blocks in C order
+# (``block(idx, xb, out)``, xb (rows, C) in float64, ``out`` the (rows, C) block of
+# the gradient in the result dtype, or None) and returns the per-row losses
+# from ``finish``.
 #
 # Integer targets y with class weights w (W = sum w), smoothing eps over C classes:
 #   loss = (1 - eps) w_y (lse - x_y) + (eps / C) sum_c w_c (lse - x_c)
@@ -233,69 +223,133 @@ def _write_masked(out, grad, r, keep=None):
 #
 # Where the target sits on the row maximum, p - 1 = -rest / (1 + rest) is tiny
 # and p rounded first would cancel to 0 (x = [0, -40], y = 0 has gradient
-# -4.2e-18 at the target); it is formed as ((e - 1) - rest) / (1 + rest), where
-# e == 1 exactly at the maximum.
+# -4.2e-18 at the target); a p_y - b is formed as
+# (b ((e_y - 1) - rest) + (a - b) e_y) / (1 + rest), where e_y == 1 exactly at
+# the maximum.
 
-def _labels_block(xb, yb, keep, w, eps, scale, out):
-    n_classes = xb.shape[1]
-    if n_classes == 0:  # every label was ignored (check_labels saw to that)
-        return np.zeros(xb.shape[0])
-    r = _shift(xb, (1,))
-    cols = np.where(keep, yb, 0)[:, None]
-    g = _gathered(r, cols)
-    nls_y = -_log_softmax_from(g)
-    wy = np.ones_like(nls_y) if w is None else w[cols]
-    per = (1.0 - eps) * weighted(wy, nls_y)
-    if eps:
-        nls = -_log_softmax_from(r)
-        smooth = nls if w is None else weighted(w, nls)
-        per = per + (eps / n_classes) * np.sum(smooth, axis=1, keepdims=True)
-        del nls, smooth
-    per = np.where(keep[:, None], per, 0.0)[:, 0]
-    if out is None:
-        return per
-    k = keep[:, None]
-    w_total = n_classes if w is None else np.sum(w)
-    a = np.where(k, ((1.0 - eps) * wy + (eps / n_classes) * w_total) * scale, 0.0)
-    b = np.where(k, (1.0 - eps) * scale * wy, 0.0)
-    den = 1.0 + r.rest
-    coef = a / den
-    # a p_y - b = b (p_y - 1) + (a - b) p_y
-    g_y = (b * ((g.e - 1.0) - g.rest) + (a - b) * g.e) / den
-    rows = np.arange(xb.shape[0])
-    if not eps and _plain_rows(r):
-        # The common case in two passes: e * a / (1 + rest) rounded once into
-        # the result, then the target entries (zero at a -inf logit).
-        np.multiply(r.e, coef, out=out, casting="unsafe")
-        out[rows, cols[:, 0]] = np.where(g.x == -np.inf, 0.0, g_y)[:, 0]
-        return per
-    grad = r.e * coef
-    grad[rows, cols[:, 0]] = g_y[:, 0]
-    if eps:
-        grad -= (eps / n_classes) * scale * (1.0 if w is None else w)
-    _write_masked(out, grad, r, k)
-    return per
+def _target_entry(a, b, e_y, rest):
+    """``a p_y - b`` without the cancellation of ``p_y - 1`` (see above)."""
+    return (b * ((e_y - 1.0) - rest) + (a - b) * e_y) / (1.0 + rest)
 
 
-def _probs_block(xb, qb, w, eps, scale, out):
-    n_classes = xb.shape[1]
-    r = _shift(xb, (1,))
-    wq = qb if not eps else (1.0 - eps) * qb + eps / n_classes
-    if w is not None:
-        wq = wq * w
-    # 0 * log 0 = 0: a class without target mass takes no part, even at a -inf logit.
-    per = np.sum(weighted(wq, -_log_softmax_from(r)), axis=1)
-    if out is None:
+class _LabelPass:
+    """Cross-entropy of integer targets, with the row-level work batched.
+
+    A block costs its shift and one gradient pass, ``out = e * a / (1 + rest)``
+    rounded once into the result.  What the loss and the target entries need
+    per row (the target's shifted logit and the row sums of the shift) is
+    gathered into full-length arrays and finished in one vectorised step after
+    the last block, so that a block of a single long row costs little more
+    than its arithmetic.  Blocks with special rows (empty, ``+inf``, NaN) or
+    with label smoothing complete their gradient rows themselves.
+    """
+
+    def __init__(self, labels, keep, w, eps, scale, n_classes):
+        self.n_classes, self.w, self.eps, self.scale = n_classes, w, eps, scale
+        self.keep = keep.reshape(-1)
+        self.cols = np.where(self.keep, labels.reshape(-1), 0)
+        n = self.keep.size
+        self.wy = np.ones(n) if w is None or n_classes == 0 else w[self.cols]
+        w_total = n_classes if w is None else np.sum(w)
+        self.a = np.where(self.keep, ((1.0 - eps) * self.wy
+                                      + (eps / max(n_classes, 1)) * w_total) * scale, 0.0)
+        self.b = np.where(self.keep, (1.0 - eps) * scale * self.wy, 0.0)
+        # The target's row quantities, in the layout _log_softmax_from reads.
+        g = self.g = _Shifted()
+        for name in ("x", "z", "dz", "e", "rest"):
+            setattr(g, name, np.zeros((n, 1)))
+        g.pos_inf, g.empty = np.zeros((n, 1), bool), np.ones((n, 1), bool)
+        g.n_inf = np.zeros((n, 1), np.intp)
+        self.smooth = np.zeros(n) if eps else None
+        self.done = np.zeros(n, bool)  # rows whose gradient a block completed
+        self.start = 0
+        self._rows = {}
+
+    def _arange(self, n):
+        if n not in self._rows:
+            self._rows[n] = np.arange(n)
+        return self._rows[n]
+
+    def block(self, idx, xb, out):
+        s = self.start
+        e = self.start = s + xb.shape[0]
+        if self.n_classes == 0:  # every label was ignored (check_labels saw to that)
+            return
+        r = _shift(xb, (1,))
+        rows, cols, g = self._arange(e - s), self.cols[s:e], self.g
+        for name in ("x", "z", "dz", "e"):
+            getattr(g, name)[s:e, 0] = getattr(r, name)[rows, cols]
+        for name in ("rest", "pos_inf", "empty", "n_inf"):
+            getattr(g, name)[s:e] = getattr(r, name)
+        eps = self.eps
+        if eps:
+            nls = -_log_softmax_from(r)
+            self.smooth[s:e] = np.sum(nls if self.w is None else weighted(self.w, nls), axis=1)
+            del nls
+        if out is None:
+            return
+        a = self.a[s:e, None]
+        coef = a / (1.0 + r.rest)
+        if not eps and _plain_rows(r):
+            # The common case: the target entries are written by finish().
+            np.multiply(r.e, coef, out=out, casting="unsafe")
+            return
+        grad = r.e * coef
+        grad[rows, cols] = _target_entry(a[:, 0], self.b[s:e], g.e[s:e, 0], g.rest[s:e, 0])
+        if eps:
+            grad -= (eps / self.n_classes) * self.scale * (1.0 if self.w is None else self.w)
+        _write_masked(out, grad, r, self.keep[s:e, None])
+        self.done[s:e] = True
+
+    def finish(self, gmoved):
+        g, eps = self.g, self.eps
+        nls_y = -_log_softmax_from(g)[:, 0]
+        per = (1.0 - eps) * (nls_y if self.w is None else weighted(self.wy, nls_y))
+        if eps:
+            per = per + (eps / self.n_classes) * self.smooth
+        per = np.where(self.keep, per, 0.0)
+        todo = np.flatnonzero(~self.done)
+        if gmoved is not None and todo.size and self.n_classes:
+            g_y = _target_entry(self.a[todo], self.b[todo], g.e[todo, 0], g.rest[todo, 0])
+            g_y = np.where(g.x[todo, 0] == -np.inf, 0.0, g_y)
+            lead = gmoved.shape[:-1]
+            where = np.unravel_index(todo, lead) if lead else ()
+            gmoved[where + (self.cols[todo],)] = g_y
         return per
-    total = np.sum(wq, axis=1, keepdims=True)
-    # S p - wq = ((e S - wq) - wq rest) / (1 + rest): exact cancellation at a
-    # one-hot target on the maximum (e == S == wq == 1).
-    grad = r.e * total
-    grad -= wq
-    grad -= wq * r.rest
-    grad *= scale / (1.0 + r.rest)
-    _write_masked(out, grad, r)
-    return per
+
+
+class _ProbPass:
+    """Cross-entropy of probability targets, one block at a time."""
+
+    def __init__(self, qmoved, w, eps, scale, n_rows):
+        self.qmoved, self.w, self.eps, self.scale = qmoved, w, eps, scale
+        self.per = np.zeros(n_rows)
+        self.start = 0
+
+    def block(self, idx, xb, out):
+        s = self.start
+        e = self.start = s + xb.shape[0]
+        n_classes, eps = xb.shape[1], self.eps
+        qb = self.qmoved[idx].reshape(xb.shape).astype(np.float64, copy=False)
+        r = _shift(xb, (1,))
+        wq = qb if not eps else (1.0 - eps) * qb + eps / n_classes
+        if self.w is not None:
+            wq = wq * self.w
+        # 0 * log 0 = 0: a class without target mass takes no part, even at a -inf logit.
+        self.per[s:e] = np.sum(weighted(wq, -_log_softmax_from(r)), axis=1)
+        if out is None:
+            return
+        total = np.sum(wq, axis=1, keepdims=True)
+        # S p - wq = ((e S - wq) - wq rest) / (1 + rest): exact cancellation at a
+        # one-hot target on the maximum (e == S == wq == 1).
+        grad = r.e * total
+        grad -= wq
+        grad -= wq * r.rest
+        grad *= self.scale / (1.0 + r.rest)
+        _write_masked(out, grad, r)
+
+    def finish(self, gmoved):
+        return self.per
 
 
 # ----------------------------------------------------------------------------
@@ -308,20 +362,19 @@ class _ClassLoss(LossFunction):
         return self._route(method, args, kwargs)
 
     @staticmethod
-    def _drive(arr, axis, cdt, out_dtype, per_shape, block_fn, want_grad):
-        """Run ``block_fn(idx, xb, out) -> per`` over row blocks of ``arr``.
+    def _drive(arr, axis, cdt, out_dtype, lead, loss_pass, want_grad):
+        """Feed the row blocks of ``arr`` (class axis last) to ``loss_pass``.
 
-        ``out`` is the (rows, C) block of the gradient to fill (a view of the
-        result where the layout allows, else a buffer copied back), or None.
-        Returns the per-example losses (float64, shape ``per_shape``) and the
-        gradient (``arr``'s shape, ``out_dtype``) or None.
+        Each block gets ``out``, the (rows, C) block of the gradient to fill (a
+        view of the result where the layout allows, else a buffer copied
+        back), or None.  Returns the per-example losses (float64, shape
+        ``lead``) and the gradient (``arr``'s shape, ``out_dtype``) or None.
         """
         n_classes = arr.shape[axis]
         moved = np.moveaxis(arr, axis, -1)
-        per = np.empty(per_shape, dtype=np.float64)
         grad = np.empty(arr.shape, dtype=out_dtype) if want_grad else None
         gmoved = np.moveaxis(grad, axis, -1) if want_grad else None
-        for idx in _row_blocks(per_shape, n_classes):
+        for idx in _row_blocks(lead, n_classes):
             xview = moved[idx]
             rows = int(np.prod(xview.shape[:-1], dtype=np.int64))
             xb = xview.reshape(rows, n_classes).astype(cdt, copy=False)
@@ -329,11 +382,10 @@ class _ClassLoss(LossFunction):
             if want_grad:
                 gview = gmoved[idx]
                 gblock = gview.reshape(rows, n_classes)
-            pb = block_fn(idx, xb, gblock)
-            per[idx] = pb.reshape(per[idx].shape)
+            loss_pass.block(idx, xb, gblock)
             if want_grad and not np.may_share_memory(gblock, gview):
                 gview[...] = gblock.reshape(gview.shape)
-        return per, grad
+        return loss_pass.finish(gmoved).reshape(lead), grad
 
 
 class CrossEntropy(_ClassLoss):
@@ -481,10 +533,7 @@ class CrossEntropy(_ClassLoss):
                 else:
                     weight_sum = float(np.sum(w[labels[keep]]))
                 scale = reduction_scale(reduction, keep.size, weight_sum=weight_sum)
-
-                def block(idx, xb, out):
-                    return _labels_block(xb, labels[idx].reshape(-1), keep[idx].reshape(-1),
-                                         w, eps, scale, out)
+                loss_pass = _LabelPass(labels, keep, w, eps, scale, n_classes)
             else:
                 check_target_shape(tarr, arr.shape, fname)
                 if ignore_index is not None:
@@ -495,13 +544,9 @@ class CrossEntropy(_ClassLoss):
                     )
                 weight_sum = None
                 scale = reduction_scale(reduction, int(np.prod(lead, dtype=np.int64)))
-                qmoved = np.moveaxis(tarr, ax, -1)
-
-                def block(idx, xb, out):
-                    qb = qmoved[idx].reshape(xb.shape).astype(np.float64, copy=False)
-                    return _probs_block(xb, qb, w, eps, scale, out)
-
-            per, grad = self._drive(arr, ax, cdt, out_dtype, lead, block, want_grad)
+                loss_pass = _ProbPass(np.moveaxis(tarr, ax, -1), w, eps, scale,
+                                      int(np.prod(lead, dtype=np.int64)))
+            per, grad = self._drive(arr, ax, cdt, out_dtype, lead, loss_pass, want_grad)
             loss = _policy.finish(reduce_loss(per, reduction, weight_sum=weight_sum),
                                   out_dtype)
         if not want_grad:
