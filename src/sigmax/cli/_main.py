@@ -1,42 +1,36 @@
-"""Entry point of the ``sigmax`` command: parses arguments, runs a subcommand.
+"""Entry point of the ``sigmax`` command (console script ``sigmax = sigmax.cli:main``).
 
-Each subcommand lives in its own module and exposes ``add_parser(subparsers)``,
-which registers its arguments and sets ``func`` to the function that runs it
-(returning an exit code).
+The command line is built with typer (and rich for its tables and progress
+bars), both from the ``cli`` extra.  Neither is imported before :func:`main`
+runs, so ``import sigmax`` and ``import sigmax.cli`` stay light; without them
+the command exits with status 1 and says which extra to install.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from . import _compare, _tour
-
-_COMMANDS = (_tour, _compare)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="sigmax",
-        description="Sigmoid, softmax and their relatives: exact, fast, with derivatives.",
-    )
-    parser.add_argument("--version", action="version", version=f"sigmax {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for module in _COMMANDS:
-        module.add_parser(sub)
-    return parser
+MISSING_EXTRA = ("sigmax: the command line needs typer and rich, which are not installed; "
+                 "install them with:  pip install 'sigmax[cli]'")
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the ``sigmax`` command with ``argv`` (default ``sys.argv[1:]``); return its status."""
     try:
-        return int(args.func(args) or 0)
-    except (TypeError, ValueError) as exc:
-        print(f"sigmax {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `sigmax tour | head`
-        return 0
+        import rich  # noqa: F401
+        import typer  # noqa: F401
+    except ImportError:
+        print(MISSING_EXTRA, file=sys.stderr)
+        return 1
+    from ._app import build_app
+
+    app = build_app()
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="sigmax")
+    except SystemExit as exc:  # typer/click end every run with SystemExit
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 0  # pragma: no cover - standalone mode always raises SystemExit
