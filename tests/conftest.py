@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 #: Float dtypes that keep their dtype through sigmax (SPEC section 4).
 FLOAT_DTYPES = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]
@@ -41,3 +42,34 @@ def fd_grad(f, x, eps=None):
         xm[i] -= h
         grad[i] = (f(xp) - f(xm)) / (2 * h)
     return grad
+
+
+# ---------------------------------------------------------------------------
+# Both paths.  The Foundation tests of these modules run twice: on the plain
+# NumPy path and on the compiled kernels (the threshold forced to 0, so that
+# even the smallest array takes them).  Selected with -k plain / -k kernel.
+
+_BOTH_PATHS = ("test_softmax", "test_logsumexp", "test_elementwise", "test_accuracy")
+
+# A class's hypothesis test runs once per path, from a class instance per path:
+# hypothesis' "differing executors" check would flag that (the two runs are two
+# test ids, the executor is the only thing that differs).
+settings.register_profile("sigmax", suppress_health_check=[HealthCheck.differing_executors])
+settings.load_profile("sigmax")
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module.startswith(_BOTH_PATHS) and "sigmax_path" not in metafunc.fixturenames:
+        metafunc.fixturenames.append("sigmax_path")
+        metafunc.parametrize("sigmax_path", ["plain", "kernel"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def sigmax_path(request):
+    """``"plain"`` or ``"kernel"``: every sigmax call in the test takes that path."""
+    from sigmax import _dispatch
+
+    previous = _dispatch.set_threshold(0 if request.param == "kernel" else 2**62)
+    yield request.param
+    _dispatch.set_threshold(previous)

@@ -17,10 +17,13 @@ from ._losses_binary import (binary_cross_entropy, binary_cross_entropy_with_log
                              sigmoid_focal_loss)
 from ._large_output import linear_cross_entropy
 from ._sampled_losses import negative_sampling_loss, sampled_softmax_loss
+from ._dispatch import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "set_num_threads",
+    "get_num_threads",
     "sigmoid",
     "log_sigmoid",
     "softplus",

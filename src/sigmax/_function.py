@@ -25,7 +25,7 @@ import inspect
 
 import numpy as np
 
-from . import _policy
+from . import _dispatch, _policy
 
 __all__ = ["Function", "ElementwiseFunction", "LossFunction", "is_numpy_input"]
 
@@ -113,10 +113,19 @@ class ElementwiseFunction(Function):
     def _derivative(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def _kernel(self, method, x, t=None):
+        """The result of the compiled kernel path, or ``NotImplemented`` for the plain one."""
+        if self.name in _dispatch.ELEMENTWISE_KERNELS and _dispatch.use_kernel(x, "elementwise"):
+            return _dispatch.kernels().elementwise_method(self, method, x, t)
+        return NotImplemented
+
     def __call__(self, x):
         routed = self._route("__call__", (x,), {})
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel(None, x)
+        if fast is not NotImplemented:
+            return fast
         arr, out_dtype = _policy.as_input(x, self.name, self.argname)
         with np.errstate(all="ignore"):
             y = self._forward(arr)
@@ -127,12 +136,18 @@ class ElementwiseFunction(Function):
         routed = self._route("derivative", (x,), {})
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("derivative", x)
+        if fast is not NotImplemented:
+            return fast
         arr, out_dtype = _policy.as_input(x, self._method_name("derivative"), self.argname)
         with np.errstate(all="ignore"):
             d = self._derivative(arr)
         return _policy.finish(d, out_dtype)
 
     def _product(self, x, t, method: str, tname: str):
+        fast = self._kernel(method, x, t)
+        if fast is not NotImplemented:
+            return fast
         fname = self._method_name(method)
         arr, out_dtype = _policy.as_input(x, fname, self.argname)
         tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _policy
+from . import _dispatch, _policy
 from ._function import Function
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax2d"]
@@ -138,6 +138,12 @@ class _AxisFunction(Function):
 
     kind = "along-an-axis"
 
+    def _kernel(self, glue, x, *args):
+        """The result of the compiled kernel path, or ``NotImplemented`` for the plain one."""
+        if _dispatch.use_kernel(x, "softmax"):
+            return getattr(_dispatch.kernels(), glue)(self, *args)
+        return NotImplemented
+
     def _setup(self, method, x, axis, where, temperature=1.0):
         fname = self._method_name(method)
         arr, out_dtype = _policy.as_input(x, fname, "x")
@@ -238,6 +244,9 @@ class Softmax(_AxisFunction):
                                                    temperature=temperature))
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("softmax_method", x, None, x, None, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
         _, arr, out_dtype, axes, mask, t = self._setup(None, x, axis, where, temperature)
         with np.errstate(all="ignore"):
             p = _softmax_from(_shift(arr, axes, mask, t))
@@ -248,6 +257,9 @@ class Softmax(_AxisFunction):
                                                  temperature=temperature))
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("softmax_method", x, method, x, t, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
         fname, arr, out_dtype, axes, mask, temp = self._setup(method, x, axis, where,
                                                               temperature)
         tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)
@@ -346,6 +358,9 @@ class LogSoftmax(_AxisFunction):
                                                    temperature=temperature))
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("softmax_method", x, None, x, None, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
         _, arr, out_dtype, axes, mask, t = self._setup(None, x, axis, where, temperature)
         with np.errstate(all="ignore"):
             out = _log_softmax_from(_shift(arr, axes, mask, t))
@@ -356,6 +371,9 @@ class LogSoftmax(_AxisFunction):
                                                  temperature=temperature))
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("softmax_method", x, method, x, t, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
         fname, arr, out_dtype, axes, mask, temp = self._setup(method, x, axis, where,
                                                               temperature)
         tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)
@@ -469,6 +487,10 @@ class LogSumExp(_AxisFunction):
         routed = self._route("__call__", (x,), kw)
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("logsumexp_method", x, None, x, None, axis, keepdims, where, b,
+                            return_sign)
+        if fast is not NotImplemented:
+            return fast
         fname, arr, out_dtype, axes, mask, keepdims, barr, return_sign = \
             self._lse_setup(None, x, axis, keepdims, where, b, return_sign)
         with np.errstate(all="ignore"):
@@ -518,6 +540,10 @@ class LogSumExp(_AxisFunction):
         routed = self._route("vjp", (x, g), kw)
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("logsumexp_method", x, "vjp", x, g, axis, keepdims, where, b,
+                            return_sign)
+        if fast is not NotImplemented:
+            return fast
         fname, arr, out_dtype, axes, keepdims, lse, sign, w = self._weights(
             "vjp", x, g, axis, keepdims, where, b, return_sign)
         out_shape = lse.shape if keepdims else np.squeeze(lse, axis=axes).shape
@@ -534,6 +560,10 @@ class LogSumExp(_AxisFunction):
         routed = self._route("jvp", (x, v), kw)
         if routed is not NotImplemented:
             return routed
+        fast = self._kernel("logsumexp_method", x, "jvp", x, v, axis, keepdims, where, b,
+                            return_sign)
+        if fast is not NotImplemented:
+            return fast
         fname, arr, out_dtype, axes, keepdims, lse, sign, w = self._weights(
             "jvp", x, v, axis, keepdims, where, b, return_sign)
         varr = _policy.check_cotangent(v, arr.shape, arr.dtype, fname, "v")

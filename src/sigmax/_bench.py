@@ -1,0 +1,275 @@
+"""The CPU benchmark: sigmax beside NumPy, SciPy, PyTorch, JAX and the copy floor.
+
+In one process and on the same arrays, it times each implementation of a
+function over the shapes of the kernels issue and prints medians and ratios::
+
+    python -m sigmax._bench                      # every shape, float32 and float64
+    python benchmarks/bench_kernels.py --quick   # the same, small shapes
+    sigmax bench --functions softmax --dtypes float32
+
+Implementations (those installed):
+
+* ``sigmax``: the public function (the kernels above the dispatch threshold);
+* ``numpy``: the formula written plainly (``e = exp(x - max); e / e.sum()``);
+* ``scipy``: ``scipy.special`` (softmax, log_softmax, logsumexp, expit);
+* ``torch``: PyTorch CPU on the same memory (``torch.from_numpy``), with
+  ``torch.set_num_threads`` equal to sigmax's thread count;
+* ``jax``: ``jax.jit`` of ``jax.nn``/``jax.scipy`` on a device copy of the array
+  (XLA's CPU thread pool is not set per call: it uses every core);
+* ``copy``: ``np.copyto`` of the same bytes, the memory-bandwidth floor.
+
+Each time is the median of ``--repeat`` calls after one warm-up call (which
+compiles sigmax's kernels and JAX's function).  The ratios are those of the
+issue's targets: ``sigmax / torch`` (<= 1), ``scipy / sigmax`` (>= 5) and
+``sigmax / copy`` (<= 2 from 2**24 elements).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import statistics
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["SHAPES", "FUNCTIONS", "implementations", "time_call", "run", "format_table",
+           "threshold_rows", "main"]
+
+#: The shapes of the kernels issue.
+SHAPES = [(65536, 10), (8192, 1000), (1024, 32768), (16, 2 ** 21)]
+QUICK_SHAPES = [(4096, 10), (512, 1000), (16, 32768)]
+FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "sigmoid"]
+PEERS = ["sigmax", "numpy", "scipy", "torch", "jax", "copy"]
+
+
+def _optional(name):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _numpy_impls():
+    def softmax(x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def log_softmax(x):
+        z = x - x.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    def logsumexp(x):
+        m = x.max(axis=-1, keepdims=True)
+        return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    return dict(softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
+                sigmoid=sigmoid)
+
+
+def implementations(function: str, threads: int) -> dict:
+    """``{peer: (prepare, call)}``: ``prepare(x)`` makes the peer's input, ``call`` runs."""
+    import sigmax as sx
+
+    impls = {"sigmax": (lambda x: x, getattr(sx, function)),
+             "numpy": (lambda x: x, _numpy_impls()[function])}
+    special = _optional("scipy.special")
+    if special is not None:
+        fn = {"softmax": lambda x: special.softmax(x, axis=-1),
+              "log_softmax": lambda x: special.log_softmax(x, axis=-1),
+              "logsumexp": lambda x: special.logsumexp(x, axis=-1),
+              "sigmoid": special.expit}[function]
+        impls["scipy"] = (lambda x: x, fn)
+    torch = _optional("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+        fn = {"softmax": lambda t: torch.softmax(t, -1),
+              "log_softmax": lambda t: torch.log_softmax(t, -1),
+              "logsumexp": lambda t: torch.logsumexp(t, -1),
+              "sigmoid": torch.sigmoid}[function]
+        impls["torch"] = (torch.from_numpy, fn)
+    jax = _optional("jax")
+    if jax is not None:
+        import jax.numpy as jnp
+        from jax.scipy.special import logsumexp as jlse
+
+        jax.config.update("jax_enable_x64", True)
+        fn = jax.jit({"softmax": lambda a: jax.nn.softmax(a, axis=-1),
+                      "log_softmax": lambda a: jax.nn.log_softmax(a, axis=-1),
+                      "logsumexp": lambda a: jlse(a, axis=-1),
+                      "sigmoid": jax.nn.sigmoid}[function])
+        impls["jax"] = (jnp.asarray, lambda a: fn(a).block_until_ready())
+    impls["copy"] = (lambda x: (x, np.empty_like(x)), lambda xo: np.copyto(xo[1], xo[0]))
+    return impls
+
+
+def time_call(call, arg, repeat: int, budget: float = 2.0) -> float:
+    """The median wall time of ``call(arg)`` over ``repeat`` calls (after one warm-up)."""
+    t0 = time.perf_counter()
+    call(arg)
+    first = time.perf_counter() - t0
+    # Fewer repeats for slow calls, so that one row stays within the budget.
+    n = max(3, min(repeat, int(budget / max(first, 1e-9))))
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call(arg)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run(shapes=None, dtypes=("float32", "float64"), functions=None, peers=None,
+        repeat: int = 15, threads: int | None = None, progress=None, seed: int = 0) -> list:
+    """Time every (function, shape, dtype, peer); return one dict per measurement.
+
+    Each dict has ``function, shape, dtype, peer, seconds`` and, for
+    ``sigmax`` rows, the ratios ``vs_torch = sigmax/torch``,
+    ``scipy_speedup = scipy/sigmax`` and ``vs_copy = sigmax/copy``.
+    """
+    import sigmax as sx
+
+    shapes = SHAPES if shapes is None else shapes
+    functions = FUNCTIONS if functions is None else functions
+    peers = PEERS if peers is None else peers
+    if threads is not None:
+        sx.set_num_threads(threads)
+    threads = sx.get_num_threads()
+    rng = np.random.default_rng(seed)
+    out = []
+    for shape in shapes:
+        for dtype in dtypes:
+            x = rng.normal(scale=3.0, size=shape).astype(dtype)
+            for function in functions:
+                impls = implementations(function, threads)
+                row = {}
+                for peer in peers:
+                    if peer not in impls:
+                        continue
+                    prepare, call = impls[peer]
+                    arg = prepare(x)
+                    row[peer] = time_call(call, arg, repeat)
+                    del arg
+                    out.append(dict(function=function, shape=tuple(shape), dtype=dtype,
+                                    peer=peer, seconds=row[peer], threads=threads))
+                    if progress is not None:
+                        progress(out[-1])
+                s = row.get("sigmax")
+                if s:
+                    rec = next(r for r in out[::-1] if r["peer"] == "sigmax"
+                               and r["function"] == function)
+                    rec["vs_torch"] = s / row["torch"] if "torch" in row else math.nan
+                    rec["scipy_speedup"] = row["scipy"] / s if "scipy" in row else math.nan
+                    rec["vs_copy"] = s / row["copy"] if "copy" in row else math.nan
+            del x
+    return out
+
+
+def format_table(results, markdown: bool = True) -> str:
+    """One line per (function, shape, dtype): medians in ms and the target ratios."""
+    keys = []
+    for r in results:
+        k = (r["function"], r["shape"], r["dtype"])
+        if k not in keys:
+            keys.append(k)
+    peers = [p for p in PEERS if any(r["peer"] == p for r in results)]
+    head = (["function", "shape", "dtype"] + [f"{p} ms" for p in peers]
+            + ["sigmax/torch", "scipy/sigmax", "sigmax/copy"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in keys:
+        cells = [k[0], "x".join(map(str, k[1])), k[2]]
+        sig = {}
+        for p in peers:
+            r = next((r for r in results if (r["function"], r["shape"], r["dtype"]) == k
+                      and r["peer"] == p), None)
+            cells.append("" if r is None else f"{r['seconds'] * 1e3:.2f}")
+            if p == "sigmax" and r is not None:
+                sig = r
+        for key in ("vs_torch", "scipy_speedup", "vs_copy"):
+            v = sig.get(key, math.nan)
+            cells.append("" if v != v else f"{v:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if not markdown:
+        lines = [line.replace("|", " ").rstrip() for line in lines if not line.startswith("|-")]
+    return "\n".join(lines)
+
+
+def threshold_rows(sizes=None, families=("softmax", "elementwise"), repeat: int = 200):
+    """Plain versus kernel time by size, for choosing the dispatch thresholds.
+
+    Returns ``(family, dtype, n, plain_s, kernel_s)`` rows; softmax is measured
+    on rows of 64 classes, the elementwise functions with sigmoid.
+    """
+    import sigmax as sx
+    from sigmax import _dispatch
+
+    sizes = [2 ** k for k in range(8, 19)] if sizes is None else sizes
+    rows = []
+    for family in families:
+        fn = sx.softmax if family == "softmax" else sx.sigmoid
+        for dtype in ("float32", "float64") if family == "softmax" else ("float32",):
+            for n in sizes:
+                shape = (max(1, n // 64), 64) if family == "softmax" else (n,)
+                x = np.random.default_rng(0).normal(size=shape).astype(dtype)
+                previous = _dispatch.set_threshold(0)
+                try:
+                    kernel = time_call(fn, x, repeat, budget=0.5)
+                finally:
+                    _dispatch.set_threshold(previous)
+                with _dispatch.plain_only():
+                    plain = time_call(fn, x, repeat, budget=0.5)
+                rows.append((family, dtype, x.size, plain, kernel))
+    return rows
+
+
+def _shape(text):
+    try:
+        return tuple(int(eval(p, {"__builtins__": {}})) for p in text.split("x"))
+    except Exception:
+        raise argparse.ArgumentTypeError(f"a shape like 8192x1000 or 16x2**21; "
+                                         f"received {text!r}") from None
+
+
+def main(argv=None) -> int:
+    """The command line (``sigmax bench``, ``python -m sigmax._bench``); returns the exit code."""
+    parser = argparse.ArgumentParser(prog="sigmax bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", nargs="+", type=_shape, metavar="RxN",
+                        help="shapes such as 8192x1000 (default: the issue's four)")
+    parser.add_argument("--quick", action="store_true", help="small shapes, few repeats")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"],
+                        choices=["float32", "float64"])
+    parser.add_argument("--functions", nargs="+", default=FUNCTIONS, choices=FUNCTIONS)
+    parser.add_argument("--peers", nargs="+", default=PEERS, choices=PEERS)
+    parser.add_argument("--repeat", type=int, default=15, help="calls per median")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for sigmax and PyTorch (default: sigmax's default)")
+    parser.add_argument("--plain", action="store_true",
+                        help="measure the dispatch threshold (plain vs kernel by size)")
+    args = parser.parse_args(argv)
+    if args.plain:
+        print("| family | dtype | elements | plain us | kernel us | plain/kernel |")
+        print("|---|---|---|---|---|---|")
+        for fam, dt, n, p, k in threshold_rows():
+            print(f"| {fam} | {dt} | {n} | {p * 1e6:.1f} | {k * 1e6:.1f} | {p / k:.2f} |",
+                  flush=True)
+        return 0
+    shapes = args.shapes or (QUICK_SHAPES if args.quick else SHAPES)
+    repeat = 5 if args.quick else args.repeat
+
+    def progress(r):
+        print(f"  {r['function']:<12} {'x'.join(map(str, r['shape'])):<12} {r['dtype']:<8} "
+              f"{r['peer']:<7} {r['seconds'] * 1e3:10.3f} ms", file=sys.stderr, flush=True)
+
+    results = run(shapes, tuple(args.dtypes), args.functions, args.peers, repeat,
+                  args.threads, progress)
+    print(f"threads: {results[0]['threads'] if results else '?'}; medians in ms")
+    print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

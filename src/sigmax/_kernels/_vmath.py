@@ -1,0 +1,185 @@
+"""Vectorisable ``exp``, ``log`` and ``log1p`` for the numba kernels.
+
+numba lowers ``math.exp`` to a call into libm, which LLVM cannot vectorise
+(the llvmlite wheels ship no SVML).  The functions below are written only with
+``+ - * /``, comparisons and selects, and one bit cast, so that a loop calling
+them compiles to SIMD code.  They are ``inline="always"`` so that each loop
+sees the whole body.
+
+exp (Cody & Waite range reduction, then a polynomial)::
+
+    z = k ln2 + r,  k = round(z / ln2),  |r| <= ln2 / 2
+    r = (z - k ln2_hi) - k ln2_lo          ln2_hi has 32 significant bits, so
+                                           k ln2_hi is exact for |k| < 2**21
+    exp(z) = 2**k1 * 2**k2 * (1 + q(r)),   k1 = k >> 1, k2 = k - k1
+
+``k`` is split in two so that both powers of two are normal numbers for every
+``k`` in ``[-1587, 1024]``: the product rounds once into the subnormal range
+(subnormal results are kept) or overflows to ``inf``.  ``q`` is the Taylor
+polynomial ``r + r**2/2 + ... + r**13/13!`` (truncation below 5e-18 relative on
+``|r| <= ln2/2``) for float64 results, and stops at ``r**9/9!`` (6e-12) where
+the result is rounded to float32.  A correction ``dz`` (the rounding error of
+the argument, see the softmax kernels) is added to ``r``.
+
+log (fdlibm's scheme): ``x = 2**k (1 + f)`` with ``sqrt(2)/2 <= 1 + f < sqrt(2)``,
+``s = f / (2 + f)`` and
+
+    log(1 + f) = 2 atanh(s) = f - (f**2/2 - s (f**2/2 + R(s**2))),
+    R(z) = 2 sum_{j >= 1} z**j / (2j + 1),
+
+summed to ``j = 11`` (truncation below 2e-18 relative for ``|s| <= 0.1716``).
+``log1p(a)`` computes ``u = 1 + a`` and adds back the rounding error of that
+sum, ``c / u`` (Goldberg's correction, as in fdlibm's ``log1p``).
+
+The accuracy of each function is tested against mpmath in
+tests/test_kernels_vmath.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core.extending import intrinsic
+
+__all__ = ["exp64", "exp32", "log64", "log1p64", "bits", "from_bits"]
+
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 0.6931471803691238      # 32 significant bits
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
+_SHIFT = 6755399441055744.0       # 1.5 * 2**52: adding it rounds to an integer
+_SHIFT_BITS = 0x4338000000000000
+_SQRT2 = 1.4142135623730951
+_TWO54 = 18014398509481984.0
+
+
+@intrinsic
+def bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (a register move, vectorisable)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def from_bits(typingctx, i):
+    """The float64 whose IEEE bits are the int64 ``i``."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+# Horner coefficients, highest degree first: 1/k! for k = 13..2 and 9..2 (exp),
+# 2/(2j + 1) for j = 11..1 (log).
+_EXP64 = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
+_EXP32 = tuple(1.0 / math.factorial(k) for k in range(9, 1, -1))
+_LOG = tuple(2.0 / (2 * j + 1) for j in range(11, 0, -1))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _horner(coeffs, r):
+    q = 0.0
+    for c in coeffs:     # a constant tuple: unrolled by LLVM
+        q = q * r + c
+    return q
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _reduce(z):
+    """``(k, r)`` with ``z = k ln2 + r``; NaN stays NaN (no float-to-int conversion)."""
+    # Clamp (NaN passes both tests unchanged): below -1100 exp is 0, above 710 inf.
+    z = z if not (z < -1100.0) else -1100.0
+    z = z if not (z > 710.0) else 710.0
+    y = z * _INV_LN2 + _SHIFT
+    kf = y - _SHIFT
+    k = bits(y) - _SHIFT_BITS
+    r = (z - kf * _LN2_HI) - kf * _LN2_LO
+    return k, r
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _scale(p, k):
+    """``p * 2**k`` for ``k`` in [-1587, 1024], rounding once."""
+    k1 = k >> 1
+    k2 = k - k1
+    return (p * from_bits((k1 + 1023) << 52)) * from_bits((k2 + 1023) << 52)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exp64(z, dz):
+    """``exp(z + dz)`` to float64 accuracy (``dz`` a tiny correction, may be 0)."""
+    k, r = _reduce(z)
+    r = r + dz
+    # 1 + (r + r**2 q): the leading 1 is added last, where it rounds once.
+    q = r + (r * r) * _horner(_EXP64, r)
+    return _scale(1.0 + q, k)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def exp32(z):
+    """``exp(z)`` in float64 with a relative error below 1e-11 (for float32 results)."""
+    k, r = _reduce(z)
+    q = r + (r * r) * _horner(_EXP32, r)
+    return _scale(1.0 + q, k)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _log_kf(m, k, c):
+    """``k ln2 + log(m) + c`` for ``m`` in [sqrt(2)/2, sqrt(2)) and a tiny ``c``."""
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    R = _horner(_LOG, z) * z
+    hfsq = 0.5 * f * f
+    kf = np.float64(k)
+    # fdlibm: the small terms first, k ln2_hi (exact) and f last.
+    return kf * _LN2_HI - ((hfsq - (s * (hfsq + R) + (kf * _LN2_LO + c))) - f)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _split(x):
+    """``(m, k)`` with ``x = m 2**k``, ``m`` in [sqrt(2)/2, sqrt(2)); ``x`` > 0 finite normal."""
+    b = bits(x)
+    k = ((b >> 52) & 0x7FF) - 1023
+    m = from_bits((b & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > _SQRT2
+    m = m * 0.5 if big else m
+    k = k + 1 if big else k
+    return m, k
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def log64(x):
+    """``log(x)`` to float64 accuracy; ``-inf`` at 0, NaN below 0 and for NaN."""
+    tiny = x < 2.2250738585072014e-308
+    xs = x * _TWO54 if tiny else x
+    m, k = _split(xs)
+    k = k - 54 if tiny else k
+    out = _log_kf(m, k, 0.0)
+    out = -np.inf if x == 0.0 else out
+    out = np.inf if x == np.inf else out
+    return out if x >= 0.0 else np.nan
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def log1p64(a):
+    """``log(1 + a)`` to float64 accuracy; ``-inf`` at -1, NaN below -1 and for NaN."""
+    u = 1.0 + a
+    m, k = _split(u)
+    # The rounding error of u = 1 + a, exact by Fast2Sum (the larger operand
+    # first), divided by u: log(1 + a) = log(u) + c / u to first order.
+    c = ((1.0 - u) + a) if abs(a) <= 1.0 else ((a - u) + 1.0)
+    c = c / u
+    out = _log_kf(m, k, c)
+    out = a if abs(a) < 1e-300 else out
+    out = -np.inf if a == -1.0 else out
+    out = np.inf if a == np.inf else out
+    return out if a >= -1.0 else np.nan

@@ -1,0 +1,348 @@
+"""The compiled kernels against the plain path: values, derivatives, special rows, dispatch.
+
+The Foundation tests (test_softmax*.py, test_logsumexp.py, test_elementwise*.py,
+test_accuracy.py) already run on both paths (conftest.py).  This module covers
+what they do not: the three row layouts of the softmax kernels (rows of a few
+classes vectorised across rows, one row per task, rows split into chunks),
+the batch and thread-count invariance of a row's result, special rows mixed
+into ordinary batches, and the dispatch rules.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+import sigmax as sx
+from sigmax import _dispatch
+from sigmax._kernels import softmax as ksoftmax
+
+CHUNK = ksoftmax.CHUNK
+# (rows, n) for each layout: across rows (n <= SMALL), a row per task, chunked rows.
+SHAPES = {"small": (300, 7), "rows": (37, 300), "chunked": (3, 2 * CHUNK + 5)}
+INF, NAN = np.inf, np.nan
+
+
+@pytest.fixture
+def kernel_path():
+    previous = _dispatch.set_threshold(0)
+    yield
+    _dispatch.set_threshold(previous)
+
+
+def both(fn, *args, **kw):
+    """``(kernel result, plain result)`` of ``fn(*args, **kw)``."""
+    previous = _dispatch.set_threshold(0)
+    try:
+        fast = fn(*args, **kw)
+    finally:
+        _dispatch.set_threshold(previous)
+    with _dispatch.plain_only():
+        plain = fn(*args, **kw)
+    return fast, plain
+
+
+def assert_close(fast, plain, dtype, rtol64=1e-13):
+    """Values: float32 at most 1 ULP apart (both round a float64 result once);
+    float64 within ``rtol64``.  A looser ``rtol64`` marks a product (vjp/jvp),
+    whose cancellation ``g - <p, g>`` is compared at the scale of the array."""
+    fast, plain = np.asarray(fast), np.asarray(plain)
+    assert fast.dtype == plain.dtype and fast.shape == plain.shape
+    scale = np.max(np.abs(plain[np.isfinite(plain)]), initial=1.0)
+    if dtype == np.float32 and rtol64 == 1e-13:
+        np.testing.assert_array_max_ulp(fast, plain, maxulp=1)
+    elif dtype == np.float32:
+        np.testing.assert_allclose(fast, plain, rtol=2e-6, atol=1e-7 * scale)
+    else:
+        np.testing.assert_allclose(fast, plain, rtol=rtol64, atol=1e-15 * scale)
+
+
+def _inputs(layout, dtype, seed=0, scale=4.0):
+    rng = np.random.default_rng(seed)
+    shape = SHAPES[layout]
+    x = rng.normal(scale=scale, size=shape).astype(dtype)
+    g = rng.normal(size=shape).astype(dtype)
+    mask = rng.random(shape) > 0.2
+    return x, g, mask
+
+
+LAYOUTS = list(SHAPES)
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+class TestAgainstPlain:
+    @pytest.mark.parametrize("f", [sx.softmax, sx.log_softmax], ids=lambda f: f.name)
+    @pytest.mark.parametrize("kw", [{}, {"temperature": 0.5}, {"temperature": 3.0},
+                                    {"mask": True}], ids=["T1", "T0.5", "T3", "where"])
+    def test_values_and_products(self, f, kw, layout, dtype):
+        x, g, mask = _inputs(layout, dtype)
+        kw = dict(kw)
+        if kw.pop("mask", False):
+            kw["where"] = mask
+        assert_close(*both(f, x, **kw), dtype)
+        # Products cancel (g - <p, g>): compare at the scale of the row.
+        assert_close(*both(f.vjp, x, g, **kw), dtype, rtol64=1e-11)
+        assert_close(*both(f.jvp, x, g, **kw), dtype, rtol64=1e-11)
+
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_logsumexp(self, layout, dtype, masked):
+        x, g, mask = _inputs(layout, dtype)
+        where = mask if masked else None
+        assert_close(*both(sx.logsumexp, x, where=where), dtype)
+        fast, plain = both(sx.logsumexp, x, where=where, return_sign=True)
+        assert_close(fast[0], plain[0], dtype)
+        np.testing.assert_array_equal(fast[1], plain[1])
+        assert_close(*both(sx.logsumexp, x, axis=-1, keepdims=True, where=where), dtype)
+        assert_close(*both(sx.logsumexp.vjp, x, g[:, 0], where=where), dtype)
+        assert_close(*both(sx.logsumexp.jvp, x, g, where=where), dtype, rtol64=1e-11)
+
+    def test_other_axes(self, layout, dtype):
+        # The reduced axes are moved last and flattened, then moved back.
+        x, g, _ = _inputs(layout, dtype)
+        x3 = x.reshape(x.shape[0], 1, x.shape[1]).swapaxes(0, 2)
+        assert_close(*both(sx.softmax, x3, axis=0), dtype)
+        assert_close(*both(sx.log_softmax.vjp, x3, x3, axis=(0, 1)), dtype, rtol64=1e-11)
+        assert_close(*both(sx.logsumexp, x3, axis=(0, 2)), dtype)
+
+
+def _special_batch(layout, dtype):
+    """An ordinary batch with special rows spliced in (inf, -inf, NaN, all masked)."""
+    rng = np.random.default_rng(1)
+    shape = (9, SHAPES[layout][1] if layout != "chunked" else CHUNK + 3)
+    x = rng.normal(scale=4.0, size=shape).astype(dtype)
+    g = rng.normal(size=shape).astype(dtype)
+    mask = np.ones(shape, dtype=bool)
+    mask[8, ::3] = False
+    x[1, 3] = INF                    # one +inf: probability 1 there
+    x[2, [0, 5]] = INF               # two +inf share it
+    x[3, :] = -INF                   # all -inf: zeros, -inf, zero gradients
+    x[4, 2] = NAN                    # NaN row
+    x[5, 1] = -INF                   # a masked entry in an ordinary row
+    mask[6, :] = False               # nothing unmasked
+    mask[7, 4] = False
+    x[7, 4] = NAN                    # a masked NaN takes no part
+    return x, g, mask
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_special_rows_as_plain(layout, dtype):
+    x, g, mask = _special_batch(layout, dtype)
+    with np.errstate(all="raise"):  # and no warning leaks from either path
+        for where in (None, mask):
+            for f in (sx.softmax, sx.log_softmax):
+                for fast, plain in (both(f, x, where=where), both(f.vjp, x, g, where=where),
+                                    both(f.jvp, x, g, where=where)):
+                    # Row 6 is all masked, row 7's NaN is masked out.
+                    special = [1, 2, 3, 4, 7] if where is None else [1, 2, 3, 4, 6]
+                    np.testing.assert_array_equal(fast[special], plain[special])
+                    assert_close(fast, plain, dtype, rtol64=1e-11)
+            fast, plain = both(sx.logsumexp, x, where=where, return_sign=True)
+            np.testing.assert_array_equal(fast[1], plain[1])
+            np.testing.assert_array_equal(np.isnan(fast[0]), np.isnan(plain[0]))
+            assert_close(np.nan_to_num(fast[0]), np.nan_to_num(plain[0]), dtype)
+            assert_close(*both(sx.logsumexp.vjp, x, g[:, 0], where=where), dtype)
+            fast, plain = both(sx.logsumexp.jvp, x, g, where=where)
+            np.testing.assert_array_equal(np.isnan(fast), np.isnan(plain))
+
+
+class TestInvariance:
+    @pytest.mark.parametrize("layout", LAYOUTS)
+    def test_a_row_does_not_depend_on_its_batch(self, layout, kernel_path):
+        x, g, _ = _inputs(layout, np.float64, seed=2)
+        full = sx.log_softmax.vjp(x, g)
+        for i in (0, x.shape[0] - 1):
+            np.testing.assert_array_equal(full[i], sx.log_softmax.vjp(x[i:i + 1], g[i:i + 1])[0])
+        np.testing.assert_array_equal(sx.logsumexp(x)[1], sx.logsumexp(x[1]))
+
+    @pytest.mark.parametrize("layout", LAYOUTS)
+    def test_threads_do_not_change_results(self, layout, kernel_path):
+        x, g, _ = _inputs(layout, np.float32, seed=3)
+        previous = sx.set_num_threads(1)
+        try:
+            one = [sx.softmax(x), sx.softmax.vjp(x, g), sx.logsumexp.jvp(x, g), sx.sigmoid(x)]
+            sx.set_num_threads(2)
+            two = [sx.softmax(x), sx.softmax.vjp(x, g), sx.logsumexp.jvp(x, g), sx.sigmoid(x)]
+        finally:
+            sx.set_num_threads(previous)
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_chunked_logsumexp_keeps_the_tiny_sum():
+    # One 0 and 2*CHUNK + 4 entries of -40 spread over three chunks, the
+    # maximum in the last one: lse = log1p((n - 1) e^-40), computed with
+    #   mp.mp.dps = 50; float(mp.log1p((2 * 32768 + 4) * mp.exp(-40)))
+    n = 2 * CHUNK + 5
+    x = np.full(n, -40.0)
+    x[-1] = 0.0
+    previous = _dispatch.set_threshold(0)
+    try:
+        got = sx.logsumexp(x)
+    finally:
+        _dispatch.set_threshold(previous)
+    with mp.workdps(50):
+        assert float(mp.log1p((2 * 32768 + 4) * mp.exp(-40))) == 2.78437137891772e-13
+    np.testing.assert_array_max_ulp(got, 2.78437137891772e-13, maxulp=2)
+
+
+class TestElementwiseKernels:
+    """float32 takes the elementwise kernels; float64 stays plain (its 0.5 ULP)."""
+
+    @pytest.mark.parametrize("f", [sx.sigmoid, sx.log_sigmoid, sx.softplus])
+    def test_against_plain(self, f):
+        x = np.random.default_rng(4).normal(scale=30, size=5000).astype(np.float32)
+        x[:6] = [INF, -INF, NAN, 0.0, -0.0, 1e-45]
+        g = np.random.default_rng(5).normal(size=x.shape).astype(np.float32)
+        g[:2] = 0.0
+        for fast, plain in (both(f, x), both(f.derivative, x), both(f.vjp, x, g),
+                            both(f.jvp, x, g)):
+            np.testing.assert_array_equal(np.isnan(fast), np.isnan(plain))
+            np.testing.assert_array_max_ulp(np.nan_to_num(fast), np.nan_to_num(plain), maxulp=1)
+
+    def test_logit(self):
+        p = np.random.default_rng(6).random(5000).astype(np.float32)
+        p[:7] = [0.0, -0.0, 1.0, 0.5, -0.1, 1.5, NAN]
+        for fast, plain in (both(sx.logit, p), both(sx.logit.derivative, p)):
+            np.testing.assert_array_equal(fast[:7], plain[:7])
+            np.testing.assert_array_max_ulp(fast[7:], plain[7:], maxulp=1)
+
+    def test_derivatives_against_finite_differences(self, kernel_path):
+        # float64 central differences of the plain float64 function at the float32 points.
+        x = np.linspace(-8, 8, 41).astype(np.float32)
+        for f in (sx.sigmoid, sx.log_sigmoid, sx.softplus):
+            h = 1e-6
+            x64 = x.astype(np.float64)
+            with _dispatch.plain_only():
+                fd = (f(x64 + h) - f(x64 - h)) / (2 * h)
+            np.testing.assert_allclose(f.derivative(x), fd, rtol=2e-6, atol=1e-9)
+        p = np.linspace(0.05, 0.95, 19).astype(np.float32)
+        with _dispatch.plain_only():
+            fd = (sx.logit(p.astype(float) + 1e-7) - sx.logit(p.astype(float) - 1e-7)) / 2e-7
+        np.testing.assert_allclose(sx.logit.derivative(p), fd, rtol=1e-6)
+
+
+class TestDispatch:
+    @pytest.fixture
+    def calls(self, monkeypatch):
+        """The kernels run: ``"softmax"`` (the softmax family) or ``"elementwise"``."""
+        glue = _dispatch.kernels()
+        seen = []
+        for module, name, label in ((glue._k, "family", "softmax"),
+                                    (glue._ew, "apply", "elementwise")):
+            real = getattr(module, name)
+            monkeypatch.setattr(module, name, lambda *a, _r=real, _l=label: (seen.append(_l),
+                                                                            _r(*a))[1])
+        return seen
+
+    def test_threshold(self, calls):
+        n = _dispatch.threshold("softmax")
+        sx.softmax(np.zeros(n - 1))
+        assert calls == []
+        sx.softmax(np.zeros(n))
+        assert calls == ["softmax"]
+        sx.sigmoid(np.zeros(_dispatch.threshold("elementwise"), np.float32))
+        assert calls == ["softmax", "elementwise"]
+
+    @pytest.mark.parametrize("x", [np.zeros(10**5, np.float16), np.zeros(10**5, np.int64),
+                                   [0.0] * 10**5, np.zeros(10**5, np.float64)])
+    def test_what_stays_plain(self, x, calls):
+        # float16, ints and lists always; float64 for the elementwise functions.
+        sx.sigmoid(x)
+        sx.softplus.vjp(np.zeros(10**5, np.float32), np.zeros(10**5))  # float64 cotangent
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float64):
+            sx.softmax(x)
+        assert calls == []
+
+    def test_kernels_off_by_environment(self, calls, monkeypatch):
+        monkeypatch.setenv("SIGMAX_KERNELS", "0")
+        sx.softmax(np.zeros(10**5))
+        assert calls == []
+
+    def test_b_takes_the_plain_path(self, kernel_path):
+        x = np.random.default_rng(7).normal(size=(4, 50))
+        b = np.linspace(-1, 1, 50)
+        fast, plain = both(sx.logsumexp, x, b=b, return_sign=True)
+        np.testing.assert_array_equal(fast[0], plain[0])
+
+    def test_errors_are_the_plain_ones(self, kernel_path):
+        x = np.zeros((3, 4))
+        with pytest.raises(ValueError, match=r"^softmax: axis 2 is out of range"):
+            sx.softmax(x, axis=2)
+        with pytest.raises(ValueError, match=r"^log_softmax.vjp: g of shape \(5,\) does not"):
+            sx.log_softmax.vjp(x, np.zeros(5))
+        with pytest.raises(ValueError, match=r"^logsumexp.vjp: g of shape \(4,\) does not"):
+            sx.logsumexp.vjp(x, np.zeros(4))
+        with pytest.raises(TypeError, match=r"^logsumexp: keepdims must be True or False"):
+            sx.logsumexp(x, keepdims=1)
+        with pytest.raises(ValueError, match=r"^softmax: temperature must be a positive"):
+            sx.softmax(x, temperature=-1.0)
+
+    def test_inputs_are_not_modified(self, kernel_path):
+        x, g, mask = _inputs("rows", np.float64)
+        keep = x.copy(), g.copy()
+        sx.softmax.vjp(x, g, where=mask)
+        sx.logsumexp(x)
+        np.testing.assert_array_equal(x, keep[0])
+        np.testing.assert_array_equal(g, keep[1])
+
+    def test_read_only_and_strided_inputs(self, kernel_path):
+        x, _, _ = _inputs("rows", np.float64)
+        ro = x.copy()
+        ro.flags.writeable = False
+        assert_close(*both(sx.softmax, ro), np.float64)
+        assert_close(*both(sx.softmax, x[:, ::2]), np.float64)
+        assert_close(*both(sx.sigmoid, x.astype(np.float32)[::3]), np.float32)
+
+
+class TestThreads:
+    def test_set_and_get(self):
+        previous = sx.set_num_threads(1)
+        try:
+            assert sx.get_num_threads() == 1
+            assert sx.set_num_threads(2) == 1
+        finally:
+            sx.set_num_threads(previous)
+
+    def test_environment(self, monkeypatch):
+        previous = sx.set_num_threads(None)
+        try:
+            monkeypatch.setenv("SIGMAX_NUM_THREADS", "1")
+            assert sx.get_num_threads() == 1
+        finally:
+            sx.set_num_threads(previous)
+
+    def test_threadpoolctl_limits(self):
+        import threadpoolctl  # a dev dependency
+
+        with threadpoolctl.threadpool_limits(1):
+            assert sx.get_num_threads() == 1
+
+    @pytest.mark.parametrize("n, exc, msg", [
+        (0, ValueError, "set_num_threads: n must be a positive int or None; received 0"),
+        (1.5, TypeError, "set_num_threads: n must be a positive int or None; received 1.5 "
+                         "(type float)"),
+        (True, TypeError, "set_num_threads: n must be a positive int or None; received True "
+                          "(type bool)"),
+    ])
+    def test_bad_arguments(self, n, exc, msg):
+        with pytest.raises(exc) as info:
+            sx.set_num_threads(n)
+        assert str(info.value) == msg
+
+
+def test_import_does_not_load_numba():
+    # Kernels compile lazily: import sigmax pulls in neither numba nor the kernels.
+    code = ("import sys, sigmax; "
+            "print('numba' in sys.modules, 'sigmax._kernels' in sys.modules)")
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    assert out == ["False", "False"]
