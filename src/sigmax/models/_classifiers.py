@@ -102,7 +102,7 @@ class SoftmaxClassifier(LinearOrMLPClassifier):
     array([0, 0, 0])
     >>> round(clf.score(X, y), 2)
     0.98
-    >>> clf.predict_proba(X[:1]).sum().round(12)
+    >>> float(clf.predict_proba(X[:1]).sum().round(12))
     1.0
     """
 
