@@ -159,13 +159,15 @@ def _class_weight(weight, n_classes, fname):
     return w.astype(np.float64)
 
 
-def _row_blocks(lead, n_classes, max_elements=_BLOCK_ELEMENTS):
+def _row_blocks(lead, n_classes, max_elements=None):
     """Index tuples that cover an array of shape ``lead + (C,)`` in blocks of rows.
 
     Each index is some leading ints and one slice, so ``a[idx]`` is a view of
     at most about ``max_elements`` elements (at least one row) whose rows are
     consecutive in C order.
     """
+    if max_elements is None:
+        max_elements = _BLOCK_ELEMENTS
     budget = max(1, max_elements // max(n_classes, 1))
     k, inner = len(lead), 1
     while k > 0 and inner * lead[k - 1] <= budget:

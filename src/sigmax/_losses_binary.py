@@ -18,7 +18,8 @@ import numpy as np
 from . import _policy
 from ._elementwise import _sigmoid_core
 from ._function import LossFunction
-from ._losses import check_target_shape, loss_input, reduce_loss, reduction_scale, weighted
+from ._losses import (_row_blocks, check_target_shape, loss_input, reduce_loss, reduction_scale,
+                      weighted)
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
 
@@ -33,8 +34,27 @@ def _softplus_pair(x):
     return np.maximum(x, 0.0) + t, np.maximum(-x, 0.0) + t
 
 
+def broadcast_operand(value, shape, fname: str, name: str) -> np.ndarray:
+    """A float64 read-only view of ``value`` broadcast to ``shape`` (None passes).
+
+    Converted before broadcasting, so a ``(C,)`` weight never becomes a full
+    float64 array.
+    """
+    if value is None:
+        return None
+    arr = _policy.as_real_array(value, fname, name).astype(np.float64, copy=False)
+    return _policy.check_cotangent(arr, shape, np.float64, fname, name)
+
+
 class _ElementwiseLoss(LossFunction):
-    """Shared driver: validation, dtype, the optional weight and the reduction."""
+    """Shared driver: validation, dtype, the optional weight and the reduction.
+
+    The work runs over blocks of about ``_BLOCK_ELEMENTS`` elements: each block
+    is converted to float64, evaluated, and its losses and gradient rounded
+    into the results, so the temporaries stay a few cache-sized float64 blocks
+    whatever the input size; ``'mean'`` and ``'sum'`` add the float64 block
+    sums.
+    """
 
     argname = "logits"
 
@@ -47,23 +67,44 @@ class _ElementwiseLoss(LossFunction):
         arr, out_dtype, cdt = loss_input(x, fname, self.argname)
         tarr = _policy.as_real_array(target, fname, "target")
         check_target_shape(tarr, arr.shape, fname)
-        opts = self._options(fname, arr.shape, kwargs)
+        shape = arr.shape
+        opts = self._options(fname, shape, kwargs)
+        opts["weight"] = broadcast_operand(kwargs.get("weight"), shape, fname, "weight")
         reduction = _policy.check_reduction(kwargs["reduction"], fname)
         want_grad = method == "value_and_grad"
+        if arr.ndim == 0:  # one block of one element
+            arr, tarr = arr.reshape(1), tarr.reshape(1)
+            opts = {k: v.reshape(1) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
+        scale = reduction_scale(reduction, arr.size)
+        per_out = np.empty(arr.shape, out_dtype) if reduction == "none" else None
+        grad = np.empty(arr.shape, out_dtype) if want_grad else None
+        total = 0.0
         with np.errstate(all="ignore"):
-            xc = arr.astype(cdt, copy=False)
-            y = tarr.astype(np.float64, copy=False)
-            per, dper = self._core(xc, y, want_grad, **opts)
-            w = kwargs.get("weight")
-            if w is not None:
-                w = _policy.check_cotangent(w, arr.shape, np.float64, fname, "weight")
-                per = weighted(w, per)
-                dper = None if dper is None else w * dper
-            loss = _policy.finish(reduce_loss(per, reduction), out_dtype)
+            for idx in _row_blocks(arr.shape[:-1], arr.shape[-1]):
+                block = {k: v[idx] if isinstance(v, np.ndarray) else v for k, v in opts.items()}
+                w = block.pop("weight")
+                per, dper = self._core(arr[idx].astype(cdt, copy=False),
+                                       tarr[idx].astype(np.float64, copy=False), want_grad,
+                                       **block)
+                if w is not None:
+                    per = weighted(w, per)
+                    dper = None if dper is None else w * dper
+                if per_out is None:
+                    total += float(np.sum(per))
+                else:
+                    np.copyto(per_out[idx], per, casting="unsafe")
+                if want_grad:
+                    np.multiply(dper, scale, out=grad[idx], casting="unsafe")
+            if per_out is None:
+                # The float64 sum of the block sums, reduced like any loss ('mean'
+                # over the elements, 0.0 for none).
+                loss = reduce_loss(np.array([total]), reduction, weight_sum=arr.size)
+            else:
+                loss = per_out.reshape(shape)
+            loss = _policy.finish(loss, out_dtype)
             if not want_grad:
                 return loss
-            dper *= reduction_scale(reduction, per.size)
-            return loss, _policy.finish(dper, out_dtype)
+            return loss, _policy.finish(grad.reshape(shape), out_dtype)
 
     def _options(self, fname, shape, kwargs):
         return {}
@@ -215,10 +256,8 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
                          dict(weight=weight, pos_weight=pos_weight, reduction=reduction))
 
     def _options(self, fname, shape, kwargs):
-        pw = kwargs["pos_weight"]
-        if pw is not None:
-            pw = _policy.check_cotangent(pw, shape, np.float64, fname, "pos_weight")
-        return dict(pos_weight=pw)
+        return dict(pos_weight=broadcast_operand(kwargs["pos_weight"], shape, fname,
+                                                 "pos_weight"))
 
     def _core(self, x, y, want_grad, pos_weight):
         sp_pos, sp_neg = _softplus_pair(x)
