@@ -85,7 +85,7 @@ def test_on_a_local_cluster_with_two_worker_processes(rng):
     distributed = pytest.importorskip("distributed", reason="sigmax[dask] extra")
     x = _logits(rng, shape=(40, 300))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         dx = da.from_array(x, chunks=(20, 70))

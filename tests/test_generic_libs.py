@@ -24,7 +24,7 @@ BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 class Lib:
-    """An array library: ``to(ndarray)``, ``back(result) -> ndarray``, ``apply(f, method, ...)``."""
+    """An array library: ``to(ndarray)``, ``back(result)`` and ``apply(f, method, ...)``."""
 
     name = "?"
     module = "?"

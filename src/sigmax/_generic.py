@@ -27,6 +27,13 @@ which on Dask become per-block tasks and tree reductions
 makes values differentiable by torch autograd and JAX through sigmax's own
 closed-form derivatives.
 
+The modules of the path: this one (the context, the row statistics, the
+elementwise functions, the dispatch), :mod:`sigmax._generic_softmax`
+(softmax, log_softmax, logsumexp), :mod:`sigmax._generic_losses`
+(cross_entropy, nll_loss), :mod:`sigmax._generic_binary` (the BCEs, the
+focal loss), :mod:`sigmax._generic_large` (linear_cross_entropy) and
+:mod:`sigmax._generic_backends` (torch autograd, JAX custom_jvp, Dask).
+
 ``call(f, method, *args, **kwargs)`` runs this path on any array, NumPy
 included, which is how the tests compare the two paths.
 """
@@ -90,7 +97,7 @@ class _Context:
         return a if a.dtype == dtype else self.xp.astype(a, dtype)
 
     def operand(self, value, fname, name, shape, kind="real"):
-        """A secondary argument (``g``, ``v``, ``where``, ``b``) as an array broadcast to ``shape``.
+        """A secondary argument (``g``, ``v``, ``where``, ``b``) broadcast to ``shape``.
 
         ``kind`` is ``"real"`` (cast to the compute dtype) or ``"bool"`` (a mask).
         """
@@ -150,6 +157,14 @@ class _Context:
         if self.lib == "jax":
             return _backends.jax_differentiable(core, jvp, x)
         return core(x)
+
+    def differentiable_many(self, core, vjp, jvp, xs):
+        """``core(*xs)`` with ``vjp(xs, g)`` (one gradient per input) and ``jvp(xs, vs)``."""
+        if self.lib == "torch":
+            return _backends.torch_differentiable_many(core, vjp, xs)
+        if self.lib == "jax":
+            return _backends.jax_differentiable_many(core, jvp, xs)
+        return core(*xs)
 
 
 def _broadcasts(src, dst) -> bool:
@@ -370,3 +385,4 @@ Function._foreign_handler = _handle
 from . import _generic_softmax  # noqa: E402,F401  (isort: skip)
 from . import _generic_losses  # noqa: E402,F401  (isort: skip)
 from . import _generic_binary  # noqa: E402,F401  (isort: skip)
+from . import _generic_large  # noqa: E402,F401  (isort: skip)

@@ -30,7 +30,7 @@ import functools
 import numpy as np
 
 __all__ = ["torch_differentiable", "jax_differentiable", "dask_blockwise", "dask_row_sum",
-           "dask_row_stats"]
+           "dask_row_stats", "torch_differentiable_many", "jax_differentiable_many"]
 
 
 # ----------------------------------------------------------------------------
@@ -41,12 +41,12 @@ def _torch_op():
     import torch
 
     class SigmaxOp(torch.autograd.Function):
-        """``y = core(x)`` with the backward ``vjp(x, g)`` (sigmax's closed form)."""
+        """``y = core(*xs)`` with the backward ``vjp(xs, g)``: sigmax's closed forms."""
 
         @staticmethod
-        def forward(ctx, x, core, vjp):
-            out = core(x)
-            ctx.save_for_backward(x)
+        def forward(ctx, core, vjp, *xs):
+            out = core(*xs)
+            ctx.save_for_backward(*xs)
             ctx.vjp = vjp
             if isinstance(out, tuple):
                 # Only the first output (e.g. log|S| of logsumexp) has a gradient.
@@ -55,26 +55,30 @@ def _torch_op():
 
         @staticmethod
         def backward(ctx, g, *unused):
-            (x,) = ctx.saved_tensors
-            return ctx.vjp(x, g), None, None
+            return (None, None) + tuple(ctx.vjp(ctx.saved_tensors, g))
 
     return SigmaxOp
 
 
-def torch_differentiable(core, vjp, x):
-    """``core(x)``, differentiable by autograd through ``vjp`` when ``x`` requires grad."""
+def torch_differentiable_many(core, vjp, xs):
+    """``core(*xs)``, differentiable by autograd through ``vjp(xs, g)`` (a gradient per input)."""
     import torch
 
-    if not (x.requires_grad and torch.is_grad_enabled()):
-        return core(x)
-    return _torch_op().apply(x, core, vjp)
+    if not (torch.is_grad_enabled() and any(x.requires_grad for x in xs)):
+        return core(*xs)
+    return _torch_op().apply(core, vjp, *xs)
+
+
+def torch_differentiable(core, vjp, x):
+    """``core(x)``, differentiable by autograd through ``vjp(x, g)`` when ``x`` requires grad."""
+    return torch_differentiable_many(core, lambda xs, g: (vjp(xs[0], g),), (x,))
 
 
 # ----------------------------------------------------------------------------
 # JAX
 
-def jax_differentiable(core, jvp, x):
-    """``core(x)`` as a ``jax.custom_jvp`` whose tangent rule is ``jvp(x, v)`` (linear in v)."""
+def jax_differentiable_many(core, jvp, xs):
+    """``core(*xs)`` as a ``jax.custom_jvp`` with the rule ``jvp(xs, vs)`` (linear in vs)."""
     import jax
     import jax.numpy as jnp
 
@@ -82,13 +86,17 @@ def jax_differentiable(core, jvp, x):
 
     @f.defjvp
     def _rule(primals, tangents):
-        (xp_,), (v,) = primals, tangents
-        out = core(xp_)
+        out = core(*primals)
         if isinstance(out, tuple):
-            return out, (jvp(xp_, v),) + tuple(jnp.zeros_like(o) for o in out[1:])
-        return out, jvp(xp_, v)
+            return out, (jvp(primals, tangents),) + tuple(jnp.zeros_like(o) for o in out[1:])
+        return out, jvp(primals, tangents)
 
-    return f(x)
+    return f(*xs)
+
+
+def jax_differentiable(core, jvp, x):
+    """``core(x)`` as a ``jax.custom_jvp`` whose tangent rule is ``jvp(x, v)`` (linear in v)."""
+    return jax_differentiable_many(core, lambda xs, vs: jvp(xs[0], vs[0]), (x,))
 
 
 # ----------------------------------------------------------------------------
@@ -178,3 +186,4 @@ def dask_row_stats(x, axes, temperature, row_stats, merge_stats):
                           axis=axes, keepdims=True, dtype=dtype,
                           meta=np.empty((0,) * x.ndim, dtype=dtype))
     return tuple(packed[k] for k in _STATS)
+

@@ -1,0 +1,187 @@
+r"""The array-API path of linear_cross_entropy: chunked over the classes.
+
+The contract of :mod:`sigmax._large_output`: equal to
+``cross_entropy(hidden @ weight.T + bias, target, ...)`` without ever holding
+the ``(N, V)`` logits.  The classes are walked in chunks of ``chunk_size``
+(the NumPy path's default from an 8 MiB budget); each chunk's row statistics
+``(m, rest, n_inf)`` are merged into the running ones with the same
+exclude-the-maximum recurrence as Dask's chunks (:func:`sigmax._generic._merge_stats`,
+Milakov & Gimelshein 2018, arXiv:1805.02867), so that
+
+.. math::
+
+    \ell_i = -(1 - \varepsilon) \log p_{i t_i}
+             + \varepsilon \Big(\operatorname{lse}_i - \frac{1}{V}\sum_j x_{ij}\Big),
+    \qquad x_{ij} = h_i \cdot w_j + b_j,
+
+with ``log p_{i t_i}`` from the merged statistics (``+inf`` and all ``-inf``
+rows follow SPEC section 4).  The backward pass recomputes each chunk's
+logits: :math:`\partial\ell_i/\partial x_{ij} = p_{ij} - (1 - \varepsilon)[j = t_i]
+- \varepsilon / V` (0 at ``-inf`` logits and through special rows), then
+``d_hidden = dx W``, ``d_weight = dx^T h``, ``d_bias = 1^T dx``.
+
+float32 (and smaller) inputs are multiplied in float32; the statistics are
+accumulated in the compute dtype (float64 where the library has it).
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _generic, _policy
+from ._generic import _INF, _merge_stats, _row_stats
+from ._generic_losses import _check_range
+from ._generic_softmax import _live_elem, _log_softmax_elem, _softmax_elem
+from ._large_output import check_positive_int, chunk_size_for
+
+__all__ = []
+
+
+def _matrix(ctx, fname, value, name, ndim, what):
+    a = ctx._own(value, fname, name)
+    if a.ndim != ndim:
+        raise _policy.ArgumentError(f"{fname}: {name} must be a {ndim}-d array of shape "
+                                    f"{what}; received shape {tuple(a.shape)}")
+    return a
+
+
+def _linear_cross_entropy(ctx, name, method, args, kwargs):
+    fname = name if method == "__call__" else f"{name}.{method}"
+    if ctx.lib == "dask":
+        raise TypeError(f"{fname}: Dask arrays are not supported; pass the hidden states in "
+                        f"blocks of rows (each block's loss is independent)")
+    xp = ctx.xp
+    hidden = _matrix(ctx, fname, args[0], "hidden", 2, "(N, H)")
+    weight = _matrix(ctx, fname, args[1], "weight", 2, "(V, H)")
+    if hidden.shape[1] != weight.shape[1]:
+        raise _policy.ArgumentError(
+            f"{fname}: weight of shape {tuple(weight.shape)} does not match hidden of shape "
+            f"{tuple(hidden.shape)}; expected shape (V, {hidden.shape[1]})")
+    n, v = hidden.shape[0], weight.shape[0]
+    bias = kwargs.get("bias")
+    inputs = [(hidden, "hidden"), (weight, "weight")]
+    if bias is not None:
+        bias = ctx._own(bias, fname, "bias")
+        if tuple(bias.shape) != (v,):
+            raise _policy.ArgumentError(
+                f"{fname}: bias of shape {tuple(bias.shape)} does not match weight of shape "
+                f"{tuple(weight.shape)}; expected shape ({v},)")
+        inputs.append((bias, "bias"))
+    cast = [ctx.input(a, fname, nm) for a, nm in inputs]
+    out_dtypes = [o for _, o in cast]
+    out = xp.result_type(*out_dtypes)
+    # float32 (and smaller) inputs multiply in float32, the rest in the compute dtype.
+    small = all(ctx.kind(o) == "float" and o != xp.float64 for o in out_dtypes)
+    mm = xp.float32 if small else ctx.cdtype
+    xs = tuple(ctx.astype(c, mm) for c, _ in cast)
+
+    reduction = _policy.check_reduction(kwargs.get("reduction", "mean"), fname)
+    eps = _policy.check_label_smoothing(kwargs.get("label_smoothing", 0.0), fname)
+    ignore_index = _policy.check_ignore_index(kwargs.get("ignore_index"), fname)
+    chunk = kwargs.get("chunk_size")
+    chunk = (chunk_size_for(n, v, 4 if small else 8) if chunk is None
+             else check_positive_int(chunk, fname, "chunk_size"))
+    target = ctx._own(args[2], fname, "target")
+    if ctx.kind(target.dtype) != "integer" or target.dtype == xp.bool:
+        raise TypeError(
+            f"{fname}: target must be an integer array of class indices; received dtype "
+            f"{target.dtype} (float and bool labels are not accepted, even with integral values)")
+    if tuple(target.shape) != (n,):
+        raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} does not "
+                                    f"match the expected shape {(n,)}")
+    if ctx.lib in ("torch", "other"):
+        _check_range(ctx, fname, target, v, ignore_index)
+    t = xp.reshape(target, (n, 1))
+    keep = t == t if ignore_index is None else t != ignore_index
+    n_counted = xp.sum(ctx.astype(keep, ctx.cdtype))
+    scale = xp.where(n_counted == 0, 0.0, 1.0 / xp.where(n_counted == 0, 1.0, n_counted))
+    bounds = [(v0, min(v0 + chunk, v)) for v0 in range(0, v, chunk)]
+
+    def product(h, w, v0, v1):
+        return ctx.astype(h @ xp.matrix_transpose(w[v0:v1, :]), ctx.cdtype)
+
+    def logits(xs, v0, v1):
+        lg = product(xs[0], xs[1], v0, v1)
+        return lg + ctx.astype(xs[2][v0:v1], ctx.cdtype) if len(xs) == 3 else lg
+
+    def onehot(v0, v1):
+        cls = xp.reshape(xp.arange(v0, v1, dtype=target.dtype, device=ctx.device), (1, -1))
+        return (t == cls) & keep
+
+    def statistics(xs):
+        col = xp.zeros((n, 1), dtype=ctx.cdtype, device=ctx.device)
+        m, rest, n_inf, x_t, sum_x = col - _INF, col, col, col, col
+        for v0, v1 in bounds:
+            lg = logits(xs, v0, v1)
+            parts = zip((m, rest, n_inf), _row_stats(xp, lg, (1,), 1.0))
+            m, rest, n_inf = _merge_stats(xp, *(xp.concat(p, axis=1) for p in parts), (1,), 1.0)
+            x_t = x_t + xp.sum(xp.where(onehot(v0, v1), lg, 0.0), axis=1, keepdims=True)
+            if eps:
+                sum_x = sum_x + xp.sum(lg, axis=1, keepdims=True)
+        return m, rest, n_inf, x_t, sum_x
+
+    def value(*xs):
+        m, rest, n_inf, x_t, sum_x = statistics(xs)
+        per = -_log_softmax_elem(1.0)(xp, x_t, m, rest, n_inf)
+        if eps:
+            lse = xp.where(xp.isinf(m), m, m + xp.log1p(rest))
+            # The mean of -log p over the classes; +inf in every class: log V.
+            smooth = xp.where(m == _INF, xp.where(n_inf == v, xp.full_like(m, math.log(v)), _INF),
+                              xp.where(m == -_INF, _INF, lse - sum_x / v))
+            per = smooth if eps == 1.0 else (1.0 - eps) * per + eps * smooth
+        per = xp.reshape(xp.where(keep, per, 0.0), (n,))
+        if reduction == "none":
+            return per
+        return xp.sum(per) if reduction == "sum" else xp.sum(per) * scale
+
+    def d_logits(xs, stats, g, v0, v1):
+        m, rest, n_inf = stats[:3]
+        lg = logits(xs, v0, v1)
+        p = _softmax_elem(1.0)(xp, lg, m, rest, n_inf)
+        cot = (1.0 - eps) * xp.astype(onehot(v0, v1), ctx.cdtype) + eps / v
+        live = _live_elem(xp, lg, m) & keep
+        return xp.where(live, (p - cot) * g, 0.0)
+
+    def row_cotangent(g):
+        if reduction == "none":
+            return xp.reshape(ctx.astype(g, ctx.cdtype), (n, 1))
+        return g * scale if reduction == "mean" else g
+
+    def vjp(xs, g):
+        stats, g = statistics(xs), row_cotangent(g)
+        d_h = xp.zeros(tuple(xs[0].shape), dtype=ctx.cdtype, device=ctx.device)
+        d_w, d_b = [], []
+        for v0, v1 in bounds:
+            d = ctx.astype(d_logits(xs, stats, g, v0, v1), mm)
+            d_h = d_h + ctx.astype(d @ xs[1][v0:v1, :], ctx.cdtype)
+            d_w.append(xp.matrix_transpose(d) @ xs[0])
+            d_b.append(xp.sum(d, axis=0))
+        grads = (d_h, xp.concat(d_w, axis=0) if d_w else xp.zeros_like(xs[1]),
+                 xp.concat(d_b, axis=0) if d_b else xp.zeros((0,), dtype=mm, device=ctx.device))
+        return tuple(ctx.astype(gr, x.dtype) for gr, x in zip(grads, xs))
+
+    def jvp(xs, vs):
+        # <d loss, (dh, dW, db)> = sum_ij dx_ij (dh_i . w_j + h_i . dw_j + db_j): linear in vs.
+        stats = statistics(xs)
+        one = xp.ones((n,) if reduction == "none" else (), dtype=ctx.cdtype, device=ctx.device)
+        g, acc = row_cotangent(one), xp.zeros((n, 1), dtype=ctx.cdtype, device=ctx.device)
+        for v0, v1 in bounds:
+            d = d_logits(xs, stats, g, v0, v1)
+            tangent = product(vs[0], xs[1], v0, v1) + product(xs[0], vs[1], v0, v1)
+            if len(xs) == 3:
+                tangent = tangent + ctx.astype(vs[2][v0:v1], ctx.cdtype)
+            acc = acc + xp.sum(d * tangent, axis=1, keepdims=True)
+        acc = xp.reshape(acc, (n,))
+        return acc if reduction == "none" else xp.sum(acc)
+
+    if method == "value_and_grad":
+        grads = vjp(xs, xp.ones((n,) if reduction == "none" else (), dtype=ctx.cdtype,
+                                device=ctx.device))
+        grads = tuple(ctx.astype(gr, o) for gr, o in zip(grads, out_dtypes))
+        if bias is None:
+            grads = grads + (None,)
+        return ctx.astype(value(*xs), out), grads
+    return ctx.astype(ctx.differentiable_many(value, vjp, jvp, xs), out)
+
+
+_generic._IMPLEMENTATIONS["linear_cross_entropy"] = _linear_cross_entropy
