@@ -413,3 +413,22 @@ class TestErrors:
         with raises(TypeError, f"{name}: bias must be a real number or array of real numbers; "
                     "received 'b' (type str)"):
             self.call(method, H2, W3, [0, 0], bias="b")
+
+
+class TestForeignArrays:
+    def test_torch_tensors_take_the_generic_path(self, rng):
+        torch = pytest.importorskip("torch", reason="PyTorch is the sigmax[torch] extra")
+        h, W, b, t = problem(rng, n=5, h=3, v=17)
+        ts = [torch.tensor(a, requires_grad=True) for a in (h, W, b)]
+        loss = lce(ts[0], ts[1], torch.tensor(t), bias=ts[2], chunk_size=4,
+                   label_smoothing=0.1)
+        assert isinstance(loss, torch.Tensor)
+        loss.backward()
+        want, grads = lce.value_and_grad(h, W, t, bias=b, label_smoothing=0.1)
+        np.testing.assert_allclose(loss.item(), want, rtol=1e-13)
+        for tensor, g in zip(ts, grads):
+            np.testing.assert_allclose(tensor.grad.numpy(), g, rtol=1e-12, atol=1e-15)
+        value, tgrads = lce.value_and_grad(*(torch.tensor(a) for a in (h, W, t)),
+                                           bias=torch.tensor(b))
+        assert all(isinstance(g, torch.Tensor) for g in tgrads)
+        np.testing.assert_allclose(value.item(), lce(h, W, t, bias=b), rtol=1e-13)

@@ -418,7 +418,9 @@ class LinearCrossEntropy(LossFunction):
 
     Notes
     -----
-    float32 inputs are multiplied in float32 (BLAS) and the normaliser is
+    PyTorch, JAX and other array-API arrays take sigmax's generic path (same
+    chunked algorithm, differentiable by their autograd); Dask arrays have no
+    path yet.  float32 inputs are multiplied in float32 (BLAS) and the normaliser is
     accumulated in float64; float16 and bfloat16 are computed in float32.
     Working memory is one ``(N, chunk)`` buffer plus O(N H); rows with a
     ``+inf`` or NaN logit, or with every class at ``-inf``, are evaluated on
@@ -455,8 +457,17 @@ class LinearCrossEntropy(LossFunction):
                                       ignore_index=ignore_index)
         return a, reduction, eps, chunk_size, ignore_index
 
+    def _routed(self, method, hidden, weight, target, **kw):
+        # PyTorch, JAX, ... arrays take the array-API path (sigmax._generic_large).
+        return self._route(method, (hidden, weight, target), kw)
+
     def __call__(self, hidden, weight, target, *, bias=None, ignore_index=None,
                  label_smoothing=0.0, reduction="mean", chunk_size=None):
+        routed = self._routed("__call__", hidden, weight, target, bias=bias,
+                              ignore_index=ignore_index, label_smoothing=label_smoothing,
+                              reduction=reduction, chunk_size=chunk_size)
+        if routed is not NotImplemented:
+            return routed
         a, reduction, eps, chunk, ign = self._setup(
             None, hidden, weight, target, bias, ignore_index, label_smoothing, reduction,
             chunk_size)
@@ -467,6 +478,11 @@ class LinearCrossEntropy(LossFunction):
     def value_and_grad(self, hidden, weight, target, *, bias=None, ignore_index=None,
                        label_smoothing=0.0, reduction="mean", chunk_size=None):
         """``(loss, (d_hidden, d_weight, d_bias))``, one forward and one backward sweep."""
+        routed = self._routed("value_and_grad", hidden, weight, target, bias=bias,
+                              ignore_index=ignore_index, label_smoothing=label_smoothing,
+                              reduction=reduction, chunk_size=chunk_size)
+        if routed is not NotImplemented:
+            return routed
         a, reduction, eps, chunk, ign = self._setup(
             "value_and_grad", hidden, weight, target, bias, ignore_index, label_smoothing,
             reduction, chunk_size)
