@@ -28,8 +28,11 @@ from ._vmath import exp32, exp64
 __all__ = ["JIT", "is64", "exp_for", "row_max", "row_sum", "rest_sum"]
 
 #: Options of every kernel: compiled on first use, cached on disk, NumPy's
-#: floating-point semantics (x / 0 is inf, not ZeroDivisionError).
-JIT = dict(cache=True, error_model="numpy", nogil=True)
+#: floating-point semantics (x / 0 is inf, not ZeroDivisionError), no GIL (the
+#: thread pool), and ``a * b + c`` contracted to one FMA.  Contraction only
+#: removes roundings; the error-free transformations (TwoSum, Fast2Sum) have
+#: no products, and Cody-Waite's ``z - k ln2_hi`` is exact either way.
+JIT = dict(cache=True, error_model="numpy", nogil=True, fastmath={"contract"})
 
 
 def is64(proto):  # pragma: no cover - replaced by the overload inside kernels
@@ -54,22 +57,17 @@ def _exp_for(proto, z, dz):
     return lambda proto, z, dz: exp32(z + dz)
 
 
-@njit(fastmath={"nnan", "nsz", "reassoc"}, **JIT)
-def row_max(x, mask, has_mask, i, j0, j1):
-    """Maximum of ``x[i, j0:j1]`` over the unmasked entries (``-inf`` if none)."""
+@njit(**dict(JIT, fastmath={"nnan", "nsz", "reassoc", "contract"}))
+def row_max(a, n):
+    """Maximum of ``a[:n]`` (``-inf`` if empty); a NaN may be ignored (see above)."""
     m = -np.inf
-    if has_mask:
-        for j in range(j0, j1):
-            v = np.float64(x[i, j]) if mask[i, j] else -np.inf
-            m = v if v > m else m
-    else:
-        for j in range(j0, j1):
-            v = np.float64(x[i, j])
-            m = v if v > m else m
+    for j in range(n):
+        v = a[j]
+        m = v if v > m else m
     return m
 
 
-@njit(fastmath={"reassoc", "nsz"}, **JIT)
+@njit(**dict(JIT, fastmath={"reassoc", "nsz", "contract"}))
 def row_sum(a, n):
     """``sum(a[:n])`` in any order (vectorised); NaN and inf propagate."""
     s = 0.0
@@ -78,7 +76,7 @@ def row_sum(a, n):
     return s
 
 
-@njit(fastmath={"reassoc", "nsz"}, **JIT)
+@njit(**dict(JIT, fastmath={"reassoc", "nsz", "contract"}))
 def rest_sum(e, n):
     """``(sum of e[:n] other than the 1s, number of 1s)``: the sum excluding the maxima.
 

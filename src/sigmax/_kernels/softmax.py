@@ -46,6 +46,7 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT, exp_for, is64, rest_sum, row_max, row_sum
+from ._vmath import log1p64
 
 __all__ = ["family", "SOFTMAX", "LOG_SOFTMAX", "LSE", "SM_PROD", "LSM_VJP", "LSM_JVP",
            "LSE_VJP", "LSE_JVP", "SMALL", "CHUNK"]
@@ -60,155 +61,197 @@ _BLOCK = 256  # rows per task on the small-row path
 
 
 @njit(inline="always", **JIT)
-def _load(x, mask, has_mask, i, j):
-    v = np.float64(x[i, j])
-    if has_mask:
-        v = v if mask[i, j] else -np.inf
-    return v
-
-
-@njit(inline="always", **JIT)
-def _shifted(v, m, T, exact):
-    """``(z, dz)`` with ``(v - m) / T = z + dz``, as :func:`sigmax._softmax._shift`."""
+def _shift1(v, m, exact):
+    """``(z, dz)`` with ``v - m = z + dz`` exactly (TwoSum, Knuth) for float64."""
     z = v - m
     dz = 0.0
-    if exact:
-        # TwoSum (Knuth): v + (-m) = z + dz exactly; dz is 0 where z is -inf.
+    if exact:  # a compile-time constant: float64 arrays
         bp = z - v
         ap = z - bp
         dz = (v - ap) + (-m - bp)
         dz = dz if z > -np.inf else 0.0
-    if T != 1.0:
-        # Scale after the shift; where v - m overflowed, a T > 1 scales each side.
-        zt = z / T
-        if T > 1.0:
-            zt = (v / T - m / T) if (z == -np.inf and v > -np.inf) else zt
-        z = zt
-        dz = dz / T
     return z, dz
 
 
+@njit(inline="always", **JIT)
+def _shiftT(v, m, T, exact):
+    """``(z, dz)`` with ``(v - m) / T = z + dz``, as :func:`sigmax._softmax._shift`.
+
+    Scaled after the shift; where ``v - m`` overflowed, a ``T > 1`` scales
+    each side first (a select, so that the loop stays branch-free).
+    """
+    z, dz = _shift1(v, m, exact)
+    zt = z / T
+    zt = (v / T - m / T) if (T > 1.0 and z == -np.inf and v > -np.inf) else zt
+    return zt, dz / T
+
+
 @njit(**JIT)
-def _fill(x, mask, has_mask, i, j0, j1, m, T, e):
-    """``e[:j1 - j0] = exp((x[i, j0:j1] - m) / T)``; exactly 1 at the maxima."""
-    proto = x[i, j0]
+def _load(x, mask, has_mask, i, j0, j1, xv):
+    """``xv[:j1 - j0] = x[i, j0:j1]`` in float64, ``-inf`` where masked out."""
+    if has_mask:
+        for j in range(j0, j1):
+            xv[j - j0] = np.float64(x[i, j]) if mask[i, j] else -np.inf
+    else:
+        for j in range(j0, j1):
+            xv[j - j0] = x[i, j]
+
+
+# One loop per function where exp is inlined: numba's IR checks warn about
+# the second copy of an inlined function within one function.
+
+@njit(**JIT)
+def _fill1(proto, xv, n, m, e):
     exact = is64(proto)
-    for j in range(j0, j1):
-        z, dz = _shifted(_load(x, mask, has_mask, i, j), m, T, exact)
-        e[j - j0] = exp_for(proto, z, dz)
+    for j in range(n):
+        z, dz = _shift1(xv[j], m, exact)
+        e[j] = exp_for(proto, z, dz)
 
 
 @njit(**JIT)
-def _stats(x, mask, has_mask, i, j0, j1, T, e):
+def _fillT(proto, xv, n, m, T, e):
+    exact = is64(proto)
+    for j in range(n):
+        z, dz = _shiftT(xv[j], m, T, exact)
+        e[j] = exp_for(proto, z, dz)
+
+
+@njit(**JIT)
+def _fill(proto, xv, n, m, T, e):
+    """``e[:n] = exp((xv[:n] - m) / T)``; exactly 1 at the maxima."""
+    if T == 1.0:
+        _fill1(proto, xv, n, m, e)
+    else:
+        _fillT(proto, xv, n, m, T, e)
+
+
+@njit(**JIT)
+def _fill_across1(proto, xt, mref, e):
+    exact = is64(proto)
+    for j in range(xt.shape[0]):
+        for b in range(xt.shape[1]):
+            z, dz = _shift1(xt[j, b], mref[b], exact)
+            e[j, b] = exp_for(proto, z, dz)
+
+
+@njit(**JIT)
+def _fill_acrossT(proto, xt, mref, T, e):
+    exact = is64(proto)
+    for j in range(xt.shape[0]):
+        for b in range(xt.shape[1]):
+            z, dz = _shiftT(xt[j, b], mref[b], T, exact)
+            e[j, b] = exp_for(proto, z, dz)
+
+
+@njit(**JIT)
+def _stats(x, mask, has_mask, i, j0, j1, T, xv, e):
     """``(m, s, c)`` of a segment: max, sum of the other exps, count of the maxima."""
-    m = row_max(x, mask, has_mask, i, j0, j1)
+    n = j1 - j0
+    _load(x, mask, has_mask, i, j0, j1, xv)
+    m = row_max(xv, n)
     # Where m is not finite the row is special; exp(v - 0) still carries a NaN.
     mref = m if (m > -np.inf and m < np.inf) else 0.0
-    _fill(x, mask, has_mask, i, j0, j1, mref, T, e)
-    s, c = rest_sum(e, j1 - j0)
+    _fill(x[i, j0], xv, n, mref, T, e)
+    s, c = rest_sum(e, n)
     return m, s, c
 
 
 @njit(**JIT)
-def _aux(x, mask, has_mask, g, mode, i, j0, j1, d, e, w):
-    """The row reduction of the derivative modes over one segment."""
+def _aux(g, mode, i, j0, j1, d, xv, e, w):
+    """The row reduction of the derivative modes over one segment (0 for the others)."""
     n = j1 - j0
     if mode == SM_PROD or mode == LSM_JVP:
         # <p, t> over the live entries (p is 0 elsewhere; t may be inf there).
-        for j in range(j0, j1):
-            live = _load(x, mask, has_mask, i, j) > -np.inf
-            w[j - j0] = (e[j - j0] / d) * g[i, j] if live else 0.0
+        for j in range(n):
+            w[j] = (e[j] / d) * g[i, j0 + j] if xv[j] > -np.inf else 0.0
     elif mode == LSM_VJP:
-        for j in range(j0, j1):
-            live = _load(x, mask, has_mask, i, j) > -np.inf
-            w[j - j0] = g[i, j] if live else 0.0
+        for j in range(n):
+            w[j] = g[i, j0 + j] if xv[j] > -np.inf else 0.0
     elif mode == LSE_JVP:
-        for j in range(j0, j1):
-            p = e[j - j0] / d
-            w[j - j0] = 0.0 if p == 0.0 else p * g[i, j]
+        for j in range(n):
+            p = e[j] / d
+            w[j] = 0.0 if p == 0.0 else p * g[i, j0 + j]
     else:
         return 0.0
     return row_sum(w, n)
 
 
 @njit(**JIT)
-def _write(x, mask, has_mask, g, grow, mode, i, j0, j1, m, d, L, aux, T, e, out):
-    """The write pass of one segment, one loop per mode (no branch inside)."""
-    exact = is64(x[i, j0])
+def _write(proto, g, grow, mode, i, j0, j1, m, d, L, aux, T, xv, e, out):
+    """The write pass of one segment, one branch-free loop per mode."""
+    n = j1 - j0
+    exact = is64(proto)
     if mode == SOFTMAX:
-        for j in range(j0, j1):
-            out[i, j] = e[j - j0] / d
+        for j in range(n):
+            out[i, j0 + j] = e[j] / d
+    elif mode == LOG_SOFTMAX and T == 1.0:
+        for j in range(n):
+            z, dz = _shift1(xv[j], m, exact)
+            out[i, j0 + j] = (z + dz) - L
     elif mode == LOG_SOFTMAX:
-        for j in range(j0, j1):
-            z, dz = _shifted(_load(x, mask, has_mask, i, j), m, T, exact)
-            out[i, j] = (z + dz) - L
+        for j in range(n):
+            z, dz = _shiftT(xv[j], m, T, exact)
+            out[i, j0 + j] = (z + dz) - L
     elif mode == SM_PROD:
-        for j in range(j0, j1):
-            live = _load(x, mask, has_mask, i, j) > -np.inf
-            p = e[j - j0] / d
-            out[i, j] = p * (g[i, j] - aux) / T if live else 0.0
+        for j in range(n):
+            p = e[j] / d
+            out[i, j0 + j] = p * (g[i, j0 + j] - aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSM_VJP:
-        for j in range(j0, j1):
-            live = _load(x, mask, has_mask, i, j) > -np.inf
-            p = e[j - j0] / d
-            out[i, j] = (g[i, j] - p * aux) / T if live else 0.0
+        for j in range(n):
+            p = e[j] / d
+            out[i, j0 + j] = (g[i, j0 + j] - p * aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSM_JVP:
-        for j in range(j0, j1):
-            live = _load(x, mask, has_mask, i, j) > -np.inf
-            out[i, j] = (g[i, j] - aux) / T if live else 0.0
+        for j in range(n):
+            out[i, j0 + j] = (g[i, j0 + j] - aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSE_VJP:
         gi = grow[i]
-        for j in range(j0, j1):
-            p = e[j - j0] / d
-            out[i, j] = 0.0 if p == 0.0 else gi * p
-
-
-@njit(**JIT)
-def _finish_row(x, mask, has_mask, g, grow, mode, T, i, n, m, s, c, e, w,
-                out, rowout, special):
-    """Everything after the statistics of a row held in ``e`` (the one-task path)."""
-    if not (m > -np.inf and m < np.inf) or s != s:
-        special[i] = 1
-        return
-    rest = s + (c - 1)
-    d = 1.0 + rest
-    L = math.log1p(rest)
-    if mode == LSE:
-        rowout[i] = m + L
-        return
-    aux = _aux(x, mask, has_mask, g, mode, i, 0, n, d, e, w)
-    if mode == LSE_JVP:
-        rowout[i] = aux
-        return
-    _write(x, mask, has_mask, g, grow, mode, i, 0, n, m, d, L, aux, T, e, out)
+        for j in range(n):
+            p = e[j] / d
+            out[i, j0 + j] = 0.0 if p == 0.0 else gi * p
 
 
 @njit(**JIT)
 def _row_range(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0, r1):
+    """Rows ``r0:r1``, one at a time, every pass while the row is in cache."""
     n = x.shape[1]
+    xv = np.empty(n)
     e = np.empty(n)
     w = np.empty(n)
     for i in range(r0, r1):
-        m, s, c = _stats(x, mask, has_mask, i, 0, n, T, e)
-        _finish_row(x, mask, has_mask, g, grow, mode, T, i, n, m, s, c, e, w,
-                    out, rowout, special)
+        m, s, c = _stats(x, mask, has_mask, i, 0, n, T, xv, e)
+        if not (m > -np.inf and m < np.inf) or s != s:
+            special[i] = 1
+            continue
+        rest = s + (c - 1)
+        d = 1.0 + rest
+        L = math.log1p(rest)
+        if mode == LSE:
+            rowout[i] = m + L
+            continue
+        aux = _aux(g, mode, i, 0, n, d, xv, e, w)
+        if mode == LSE_JVP:
+            rowout[i] = aux
+            continue
+        _write(x[i, 0], g, grow, mode, i, 0, n, m, d, L, aux, T, xv, e, out)
 
 
 @njit(**JIT)
 def _chunk_stats(x, mask, has_mask, T, M, S, C, t0, t1):
     nc = M.shape[1]
+    xv = np.empty(CHUNK)
     e = np.empty(CHUNK)
     for t in range(t0, t1):
         i, c = t // nc, t % nc
         M[i, c], S[i, c], C[i, c] = _stats(x, mask, has_mask, i, c * CHUNK,
-                                           min(x.shape[1], (c + 1) * CHUNK), T, e)
+                                           min(x.shape[1], (c + 1) * CHUNK), T, xv, e)
 
 
 @njit(**JIT)
 def _combine(x, T, M, S, C, m_row, d_row, L_row, special):
     """Per row: the max and ``rest`` from the chunks' ``(M_c, S_c, C_c)``."""
     rows, nc = M.shape
-    exact = is64(x[0, 0])
+    proto = x[0, 0]
+    exact = is64(proto)
     for i in range(rows):
         m = -np.inf
         bad = False
@@ -226,8 +269,8 @@ def _combine(x, T, M, S, C, m_row, d_row, L_row, special):
             if M[i, c] == m and first:
                 cnt -= 1
                 first = False
-            z, dz = _shifted(M[i, c], m, T, exact)
-            f = 1.0 if M[i, c] == m else exp_for(x[0, 0], z, dz)
+            z, dz = _shiftT(M[i, c], m, T, exact)
+            f = 1.0 if M[i, c] == m else exp_for(proto, z, dz)
             rest += (cnt + S[i, c]) * f
         m_row[i] = m
         d_row[i] = 1.0 + rest
@@ -235,29 +278,25 @@ def _combine(x, T, M, S, C, m_row, d_row, L_row, special):
 
 
 @njit(**JIT)
-def _chunk_aux(x, mask, has_mask, g, mode, T, m_row, d_row, special, A, t0, t1):
+def _chunk_pass(x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row, aux_row,
+                special, A, out, write, t0, t1):
+    """Chunks ``t0:t1`` with the rows' m and d known: the aux reduction, or the write."""
     nc = A.shape[1]
+    xv = np.empty(CHUNK)
     e = np.empty(CHUNK)
     w = np.empty(CHUNK)
     for t in range(t0, t1):
         i, c = t // nc, t % nc
-        if not special[i]:
-            j0, j1 = c * CHUNK, min(x.shape[1], (c + 1) * CHUNK)
-            _fill(x, mask, has_mask, i, j0, j1, m_row[i], T, e)
-            A[i, c] = _aux(x, mask, has_mask, g, mode, i, j0, j1, d_row[i], e, w)
-
-
-@njit(**JIT)
-def _chunk_write(x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row, aux_row,
-                 special, out, nc, t0, t1):
-    e = np.empty(CHUNK)
-    for t in range(t0, t1):
-        i, c = t // nc, t % nc
-        if not special[i]:
-            j0, j1 = c * CHUNK, min(x.shape[1], (c + 1) * CHUNK)
-            _fill(x, mask, has_mask, i, j0, j1, m_row[i], T, e)
-            _write(x, mask, has_mask, g, grow, mode, i, j0, j1, m_row[i], d_row[i],
-                   L_row[i], aux_row[i], T, e, out)
+        if special[i]:
+            continue
+        j0, j1 = c * CHUNK, min(x.shape[1], (c + 1) * CHUNK)
+        _load(x, mask, has_mask, i, j0, j1, xv)
+        _fill(x[i, j0], xv, j1 - j0, m_row[i], T, e)
+        if write:
+            _write(x[i, j0], g, grow, mode, i, j0, j1, m_row[i], d_row[i], L_row[i],
+                   aux_row[i], T, xv, e, out)
+        else:
+            A[i, c] = _aux(g, mode, i, j0, j1, d_row[i], xv, e, w)
 
 
 @njit(**JIT)
@@ -268,37 +307,53 @@ def _small_blocks(x, mask, has_mask, g, grow, mode, T, out, rowout, special, t0,
 
 @njit(**JIT)
 def _small_block(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0):
-    """Rows ``r0:r0 + _BLOCK`` of at most SMALL entries: each loop runs across the rows."""
+    """Rows ``r0:r0 + _BLOCK`` of at most SMALL entries: each loop runs across the rows.
+
+    The block is transposed once into ``xt[j, b]`` (masked entries ``-inf``),
+    so that every later loop reads contiguous memory across the rows ``b``.
+    """
     rows, n = x.shape
     proto = x[0, 0]
     exact = is64(proto)
     B = min(rows, r0 + _BLOCK) - r0
+    xt = np.empty((n, B))
+    if has_mask:
+        for j in range(n):
+            for b in range(B):
+                xt[j, b] = np.float64(x[r0 + b, j]) if mask[r0 + b, j] else -np.inf
+    else:
+        for j in range(n):
+            for b in range(B):
+                xt[j, b] = x[r0 + b, j]
     m = np.full(B, -np.inf)
-    e = np.empty((n, B))
     for j in range(n):
         for b in range(B):
-            v = _load(x, mask, has_mask, r0 + b, j)
+            v = xt[j, b]
             m[b] = v if v > m[b] else m[b]
     mref = np.empty(B)
     for b in range(B):
         mref[b] = m[b] if (m[b] > -np.inf and m[b] < np.inf) else 0.0
+    e = np.empty((n, B))
+    if T == 1.0:
+        _fill_across1(proto, xt, mref, e)
+    else:
+        _fill_acrossT(proto, xt, mref, T, e)
     s = np.zeros(B)
-    c = np.zeros(B, dtype=np.int64)
+    c = np.zeros(B)
     for j in range(n):
         for b in range(B):
-            z, dz = _shifted(_load(x, mask, has_mask, r0 + b, j), mref[b], T, exact)
-            ej = exp_for(proto, z, dz)
-            e[j, b] = ej
+            ej = e[j, b]
             s[b] += ej if ej != 1.0 else 0.0
-            c[b] += ej == 1.0
+            c[b] += 1.0 if ej == 1.0 else 0.0
     d = np.empty(B)
-    L = np.empty(B)
     for b in range(B):
+        d[b] = 1.0 + (s[b] + (c[b] - 1.0))
         if not (m[b] > -np.inf and m[b] < np.inf) or s[b] != s[b]:
             special[r0 + b] = 1
-        rest = s[b] + (c[b] - 1)
-        d[b] = 1.0 + rest
-        L[b] = math.log1p(rest) if rest > -1.0 else 0.0
+    L = np.empty(B)
+    if mode == LSE or mode == LOG_SOFTMAX:
+        for b in range(B):
+            L[b] = log1p64(s[b] + (c[b] - 1.0))
     if mode == LSE:
         for b in range(B):
             rowout[r0 + b] = m[b] + L[b]
@@ -307,13 +362,11 @@ def _small_block(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0):
     if mode == SM_PROD or mode == LSM_JVP:
         for j in range(n):
             for b in range(B):
-                live = _load(x, mask, has_mask, r0 + b, j) > -np.inf
-                aux[b] += (e[j, b] / d[b]) * g[r0 + b, j] if live else 0.0
+                aux[b] += (e[j, b] / d[b]) * g[r0 + b, j] if xt[j, b] > -np.inf else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
             for b in range(B):
-                live = _load(x, mask, has_mask, r0 + b, j) > -np.inf
-                aux[b] += g[r0 + b, j] if live else 0.0
+                aux[b] += g[r0 + b, j] if xt[j, b] > -np.inf else 0.0
     elif mode == LSE_JVP:
         for j in range(n):
             for b in range(B):
@@ -326,27 +379,32 @@ def _small_block(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0):
         for j in range(n):
             for b in range(B):
                 out[r0 + b, j] = e[j, b] / d[b]
+    elif mode == LOG_SOFTMAX and T == 1.0:
+        for j in range(n):
+            for b in range(B):
+                z, dz = _shift1(xt[j, b], mref[b], exact)
+                out[r0 + b, j] = (z + dz) - L[b]
     elif mode == LOG_SOFTMAX:
         for j in range(n):
             for b in range(B):
-                z, dz = _shifted(_load(x, mask, has_mask, r0 + b, j), mref[b], T, exact)
+                z, dz = _shiftT(xt[j, b], mref[b], T, exact)
                 out[r0 + b, j] = (z + dz) - L[b]
     elif mode == SM_PROD:
         for j in range(n):
             for b in range(B):
-                live = _load(x, mask, has_mask, r0 + b, j) > -np.inf
                 p = e[j, b] / d[b]
+                live = xt[j, b] > -np.inf
                 out[r0 + b, j] = p * (g[r0 + b, j] - aux[b]) / T if live else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
             for b in range(B):
-                live = _load(x, mask, has_mask, r0 + b, j) > -np.inf
                 p = e[j, b] / d[b]
+                live = xt[j, b] > -np.inf
                 out[r0 + b, j] = (g[r0 + b, j] - p * aux[b]) / T if live else 0.0
     elif mode == LSM_JVP:
         for j in range(n):
             for b in range(B):
-                live = _load(x, mask, has_mask, r0 + b, j) > -np.inf
+                live = xt[j, b] > -np.inf
                 out[r0 + b, j] = (g[r0 + b, j] - aux[b]) / T if live else 0.0
     elif mode == LSE_VJP:
         for j in range(n):
@@ -397,15 +455,15 @@ def _chunked(x, mask, has_mask, g, grow, mode, T, out, rowout, special, threads)
         rowout[:] = m_row + L_row
         return
     aux_row = np.zeros(rows)
+    A = np.zeros((rows, nc))
     if mode in (SM_PROD, LSM_VJP, LSM_JVP, LSE_JVP):
-        A = np.zeros((rows, nc))
-        _pool.run(_chunk_aux, (x, mask, has_mask, g, mode, T, m_row, d_row, special, A),
-                  rows * nc, threads)
+        _pool.run(_chunk_pass, (x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row,
+                                aux_row, special, A, out, False), rows * nc, threads)
         # Summed chunk by chunk in order, whatever the number of threads.
         for c in range(nc):
             aux_row += A[:, c]
     if mode == LSE_JVP:
         rowout[:] = aux_row
         return
-    _pool.run(_chunk_write, (x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row,
-                             aux_row, special, out, nc), rows * nc, threads)
+    _pool.run(_chunk_pass, (x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row,
+                            aux_row, special, A, out, True), rows * nc, threads)
