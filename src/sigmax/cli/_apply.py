@@ -63,6 +63,12 @@ class _Csv:
         self.total = self.path.stat().st_size
         self.shape = (None, self.width)
 
+    def count_rows(self) -> int:
+        """The number of data rows (one pass over the file, in binary chunks)."""
+        with open(self.path, "rb") as f:
+            lines = sum(1 for line in f if line.strip())
+        return lines - (self.columns is not None)
+
     def blocks(self, n):
         with open(self.path) as f:
             skipped = f.readline() if self.columns is not None else ""
@@ -127,10 +133,7 @@ class _Writer:
         self.path, self.kind, self.dtype, self.columns = path, path.suffix.lower(), dtype, columns
         self.shape, self.row = shape, 0
         if self.kind == ".npy":
-            if shape[0] is None:
-                self.blocks = []  # rows unknown (a CSV input): gather, then write once
-            else:
-                self.out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+            self.out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
         elif self.kind == ".csv":
             self.file = open(path, "w")
             if columns is not None:
@@ -146,10 +149,7 @@ class _Writer:
     def write(self, block):
         block = np.asarray(block, dtype=self.dtype)
         if self.kind == ".npy":
-            if hasattr(self, "out"):
-                self.out[self.row:self.row + block.shape[0]] = block
-            else:
-                self.blocks.append(block)
+            self.out[self.row:self.row + block.shape[0]] = block
         elif self.kind == ".csv":
             np.savetxt(self.file, block.reshape(block.shape[0], -1), delimiter=",",
                        fmt="%.17g" if self.dtype == np.float64 else "%.9g")
@@ -161,12 +161,8 @@ class _Writer:
 
     def close(self):
         if self.kind == ".npy":
-            if hasattr(self, "out"):
-                self.out.flush()
-                del self.out
-            else:
-                np.save(self.path, np.concatenate(self.blocks) if self.blocks else
-                        np.empty((0, *self.shape[1:]), self.dtype))
+            self.out.flush()
+            del self.out
         else:
             self.file.close()
 
@@ -219,6 +215,9 @@ def run(func: str, input, output=None, axis: int = -1, block_rows: int = 65536) 
             writer.close()
         console.print(f"wrote {output}")
         return 0
+    if out_shape[0] is None and output.suffix.lower() == ".npy":
+        # A .npy header holds the shape: count the CSV's rows first (one cheap pass).
+        out_shape = (reader.count_rows(), *out_shape[1:])
     writer = _Writer(output, out_shape, dtype, columns)
     try:
         with progress() as bar:
