@@ -59,7 +59,7 @@ _INF = math.inf
 class _Context:
     """The array namespace, device and compute dtype of one call, and its primitives."""
 
-    __slots__ = ("xp", "device", "lib", "cdtype", "default_float")
+    __slots__ = ("xp", "device", "lib", "cdtype", "default_float", "exact")
 
     def __init__(self, like):
         import array_api_compat as compat
@@ -82,6 +82,9 @@ class _Context:
         if kind is None:
             raise _policy._dtype_error(fname, name, x.dtype)
         out = x.dtype if kind == "float" else self.default_float
+        # The shift x - m needs its TwoSum correction where x is as precise as
+        # the compute dtype (float64, or integers made float64).
+        self.exact = out == self.cdtype
         return self.astype(x, self.cdtype), out
 
     def kind(self, dt):
@@ -142,8 +145,9 @@ class _Context:
     def stats(self, x, axes, temperature):
         """Row statistics ``(m, rest, n_inf)`` of ``x`` along ``axes`` (keepdims)."""
         if self.lib == "dask":
-            return _backends.dask_row_stats(x, axes, temperature, _row_stats, _merge_stats)
-        return _row_stats(self.xp, x, axes, temperature)
+            return _backends.dask_row_stats(x, axes, temperature, self.exact, _row_stats,
+                                            _merge_stats)
+        return _row_stats(self.xp, x, axes, temperature, self.exact)
 
     def row_sum(self, a, axes):
         if self.lib == "dask":
@@ -265,13 +269,23 @@ def _elementwise(ctx, name, method, args, kwargs):
 # ----------------------------------------------------------------------------
 # The shifted-row core (the algorithm of sigmax._softmax, namespace-generic).
 
-def _shifted(xp, x, m, temperature):
+def _shifted(xp, x, m, temperature, exact=True):
     """``z + dz = (x - m) / T`` (TwoSum) and ``e = exp(z)(1 + dz)``, elementwise.
 
     The shift is by ``m`` where it is finite (0 otherwise, so NaN rows stay NaN).
+    ``exact=False`` leaves out the TwoSum correction: for float32 (and smaller)
+    inputs computed in float64 the error of ``x - m`` (relative 2**-53 of
+    ``|x - m|``) is far below the result's rounding.
     """
     m0 = xp.where(xp.isinf(m), 0.0, m)
     z = x - m0
+    if not exact:
+        if temperature != 1.0:
+            z = z / temperature
+            if temperature > 1.0:
+                z = xp.where((x - m0 == -_INF) & xp.isfinite(x),
+                             x / temperature - m0 / temperature, z)
+        return z, 0.0, xp.exp(z)
     # TwoSum: x + (-m0) = z + dz exactly (Knuth); dz is 0 where z is not finite.
     bp = z - x
     ap = z - bp
@@ -288,10 +302,11 @@ def _shifted(xp, x, m, temperature):
 
 
 def _count(xp, cond, like, axes):
-    return xp.sum(xp.astype(cond, like.dtype), axis=axes, keepdims=True)
+    """The number of True entries along ``axes`` (keepdims), in ``like``'s dtype."""
+    return xp.astype(xp.count_nonzero(cond, axis=axes, keepdims=True), like.dtype)
 
 
-def _row_stats(xp, x, axes, temperature):
+def _row_stats(xp, x, axes, temperature, exact=True):
     """``(m, rest, n_inf)`` with keepdims: the row maximum, the sum of ``exp((x - m)/T)``
     excluding one maximal entry, and the number of ``+inf`` entries."""
     if axes == ():
@@ -302,7 +317,7 @@ def _row_stats(xp, x, axes, temperature):
         zeros = xp.zeros(kept, dtype=x.dtype, device=_device(x))
         return zeros - _INF, zeros, zeros
     m = xp.max(x, axis=axes, keepdims=True)
-    z, _, e = _shifted(xp, x, m, temperature)
+    z, _, e = _shifted(xp, x, m, temperature, exact)
     # The maximal entries have z == 0 exactly; leave them out of the sum and
     # add all but one back as an exact integer: the "sum excluding the maximum".
     top = z == 0.0
@@ -312,7 +327,7 @@ def _row_stats(xp, x, axes, temperature):
     return m, rest, _count(xp, x == _INF, x, axes)
 
 
-def _merge_stats(xp, m, rest, n_inf, axes, temperature):
+def _merge_stats(xp, m, rest, n_inf, axes, temperature, exact=True):
     """Merge row statistics of blocks concatenated along ``axes`` (keepdims).
 
     With ``M = max_j m_j``, the blocks' sums rescale by ``exp((m_j - M)/T)``:
@@ -320,7 +335,7 @@ def _merge_stats(xp, m, rest, n_inf, axes, temperature):
     excluded), every other block adds ``(1 + rest_j) exp((m_j - M)/T)``.
     """
     M = xp.max(m, axis=axes, keepdims=True)
-    z, _, scale = _shifted(xp, m, M, temperature)
+    z, _, scale = _shifted(xp, m, M, temperature, exact)
     top = z == 0.0
     part = xp.where(top, rest, (1.0 + rest) * scale)
     total = xp.sum(part, axis=axes, keepdims=True) + _clip_below_zero(

@@ -163,7 +163,7 @@ def _pack(m, rest, n_inf):
     return out
 
 
-def dask_row_stats(x, axes, temperature, row_stats, merge_stats):
+def dask_row_stats(x, axes, temperature, exact, row_stats, merge_stats):
     """``(m, rest, n_inf)`` of the rows of the dask array ``x`` in one pass over it.
 
     ``row_stats(xp, block, axes, T)`` gives the statistics of a block and
@@ -175,11 +175,12 @@ def dask_row_stats(x, axes, temperature, row_stats, merge_stats):
     import dask.array as da
 
     def chunk(b, axis, keepdims):
-        return _pack(*row_stats(_block_namespace(b), b, tuple(axis), temperature))
+        return _pack(*row_stats(_block_namespace(b), b, tuple(axis), temperature, exact))
 
     def merge(s, axis, keepdims):
         parts = [np.asarray(s[k]) for k in _STATS]
-        return _pack(*merge_stats(_block_namespace(*parts), *parts, tuple(axis), temperature))
+        return _pack(*merge_stats(_block_namespace(*parts), *parts, tuple(axis), temperature,
+                                  exact))
 
     dtype = np.dtype([(k, x.dtype) for k in _STATS])
     packed = da.reduction(x, _quiet(chunk), _quiet(merge), combine=_quiet(merge),

@@ -74,6 +74,9 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
     small = all(ctx.kind(o) == "float" and o != xp.float64 for o in out_dtypes)
     mm = xp.float32 if small else ctx.cdtype
     xs = tuple(ctx.astype(c, mm) for c, _ in cast)
+    # float32 products are not exact in float64: the TwoSum of the shift would
+    # correct nothing the float32 rounding keeps.
+    exact = not small
 
     reduction = _policy.check_reduction(kwargs.get("reduction", "mean"), fname)
     eps = _policy.check_label_smoothing(kwargs.get("label_smoothing", 0.0), fname)
@@ -113,8 +116,9 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
         m, rest, n_inf, x_t, sum_x = col - _INF, col, col, col, col
         for v0, v1 in bounds:
             lg = logits(xs, v0, v1)
-            parts = zip((m, rest, n_inf), _row_stats(xp, lg, (1,), 1.0))
-            m, rest, n_inf = _merge_stats(xp, *(xp.concat(p, axis=1) for p in parts), (1,), 1.0)
+            parts = zip((m, rest, n_inf), _row_stats(xp, lg, (1,), 1.0, exact))
+            m, rest, n_inf = _merge_stats(xp, *(xp.concat(p, axis=1) for p in parts), (1,),
+                                          1.0, exact)
             x_t = x_t + xp.sum(xp.where(onehot(v0, v1), lg, 0.0), axis=1, keepdims=True)
             if eps:
                 sum_x = sum_x + xp.sum(lg, axis=1, keepdims=True)
@@ -122,7 +126,7 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
 
     def value(*xs):
         m, rest, n_inf, x_t, sum_x = statistics(xs)
-        per = -_log_softmax_elem(1.0)(xp, x_t, m, rest, n_inf)
+        per = -_log_softmax_elem(1.0, exact)(xp, x_t, m, rest, n_inf)
         if eps:
             lse = xp.where(xp.isinf(m), m, m + xp.log1p(rest))
             # The mean of -log p over the classes; +inf in every class: log V.
@@ -137,7 +141,7 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
     def d_logits(xs, stats, g, v0, v1):
         m, rest, n_inf = stats[:3]
         lg = logits(xs, v0, v1)
-        p = _softmax_elem(1.0)(xp, lg, m, rest, n_inf)
+        p = _softmax_elem(1.0, exact)(xp, lg, m, rest, n_inf)
         cot = (1.0 - eps) * xp.astype(onehot(v0, v1), ctx.cdtype) + eps / v
         live = _live_elem(xp, lg, m) & keep
         return xp.where(live, (p - cot) * g, 0.0)

@@ -16,19 +16,21 @@ from ._generic import _INF, _shifted
 
 __all__ = []
 
-def _softmax_elem(temperature):
+def _softmax_elem(temperature, exact=True):
     def fn(xp, x, m, rest, n_inf):
-        _, _, e = _shifted(xp, x, m, temperature)
-        p = xp.where(m == -_INF, 0.0, e / (1.0 + rest))
+        _, _, e = _shifted(xp, x, m, temperature, exact)
+        # e is 0 throughout an empty row; dividing by inf there keeps it 0 (the
+        # row-level where is cheaper than an elementwise one).
+        p = e / xp.where(m == -_INF, _INF, 1.0 + rest)
         # +inf entries share the mass equally; everything else in such a row is 0.
         share = xp.where(x == _INF, 1.0 / xp.where(n_inf < 1, 1.0, n_inf), 0.0)
         return xp.where(m == _INF, share, p)
     return fn
 
 
-def _log_softmax_elem(temperature):
+def _log_softmax_elem(temperature, exact=True):
     def fn(xp, x, m, rest, n_inf):
-        z, dz, _ = _shifted(xp, x, m, temperature)
+        z, dz, _ = _shifted(xp, x, m, temperature, exact)
         out = xp.where(m == -_INF, -_INF, (z + dz) - xp.log1p(rest))
         inf_row = xp.where(x == _INF, -xp.log(xp.where(n_inf < 1, 1.0, n_inf)), -_INF)
         return xp.where(m == _INF, inf_row, out)
@@ -50,7 +52,8 @@ class _Rows:
         self.m, self.rest, self.n_inf = ctx.stats(x, axes, temperature)
 
     def _apply(self, elem):
-        return self.ctx.blockwise(elem(self.t), self.x, self.m, self.rest, self.n_inf)
+        return self.ctx.blockwise(elem(self.t, self.ctx.exact), self.x, self.m, self.rest,
+                                  self.n_inf)
 
     def softmax(self):
         return self._apply(_softmax_elem)
@@ -169,11 +172,12 @@ def _lse_core(ctx, x, axes, mask, b, weights):
     if mask is not None:
         keep = ctx.blockwise(lambda xp, k, mk: k & mk, keep, mask, dtype="bool")
     r = _Rows(ctx, x, axes, keep)
+    exact = ctx.exact
 
     # S / e^m = B0 + R: B0 sums b over the maximal entries, R the rest.
     def parts(which):
         def fn(xp, x, m, b, keep):
-            z, _, e = _shifted(xp, x, m, 1.0)
+            z, _, e = _shifted(xp, x, m, 1.0, exact)
             top = z == 0.0
             if which == "top":
                 return xp.where(top, b, 0.0)
