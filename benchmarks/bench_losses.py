@@ -96,10 +96,10 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
             return float(loss), tx.grad.numpy()
     elif method == "sigmax":
         import sigmax as sx
-        import sigmax._losses
+        import sigmax._losses_common
 
         if block_elements:
-            sigmax._losses._BLOCK_ELEMENTS = block_elements
+            sigmax._losses_common._BLOCK_ELEMENTS = block_elements
 
         def call():
             loss, g = sx.cross_entropy.value_and_grad(x, y)

@@ -18,8 +18,8 @@ import numpy as np
 from . import _policy
 from ._elementwise import _sigmoid_core
 from ._function import LossFunction
-from ._losses import (_row_blocks, check_target_shape, loss_input, reduce_loss, reduction_scale,
-                      weighted)
+from ._losses_common import (check_target_shape, loss_input, reduce_loss, reduction_scale,
+                             row_blocks, weighted)
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
 
@@ -80,7 +80,7 @@ class _ElementwiseLoss(LossFunction):
         grad = np.empty(arr.shape, out_dtype) if want_grad else None
         total = 0.0
         with np.errstate(all="ignore"):
-            for idx in _row_blocks(arr.shape[:-1], arr.shape[-1]):
+            for idx in row_blocks(arr.shape[:-1], arr.shape[-1]):
                 block = {k: v[idx] if isinstance(v, np.ndarray) else v for k, v in opts.items()}
                 w = block.pop("weight")
                 per, dper = self._core(arr[idx].astype(cdt, copy=False),
