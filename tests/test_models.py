@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sigmax as sx
-from sigmax.models import SigmoidClassifier, SoftmaxClassifier
+from sigmax.models import SigmoidClassifier, SoftmaxClassifier, TwoHeadClassifier
 
 from conftest import fd_grad
 
@@ -232,3 +232,63 @@ def test_bad_arguments_raise_value_errors(make, fit_args, match):
     args = fit_args or (X, y)
     with pytest.raises(ValueError, match=match):
         make().fit(*args[:2], sample_weight=args[2] if len(args) > 2 else None)
+
+
+# -- TwoHeadClassifier: a softmax head and a sigmoid head on one body -------------
+
+def _two_head_data():
+    X, y = _scaled(load_iris)
+    labels = np.stack([X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(int)
+    return X, y, labels, np.column_stack([y, labels])
+
+
+def test_two_heads_without_hidden_layers_equal_the_two_classifiers():
+    # The penalty and the losses are sums over the heads: the heads fit apart.
+    X, y, labels, Y = _two_head_data()
+    both = TwoHeadClassifier(C=2.0, tol=1e-10).fit(X, Y)
+    soft = SoftmaxClassifier(C=2.0, tol=1e-10).fit(X, y)
+    sig = SigmoidClassifier(C=2.0, tol=1e-10).fit(X, labels)
+    np.testing.assert_allclose(both.coef_[:3], soft.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(both.coef_[3:], sig.coef_, rtol=1e-4, atol=1e-6)
+    p_class, p_labels = both.predict_proba(X)
+    np.testing.assert_allclose(p_class, soft.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(p_labels, sig.predict_proba(X), atol=1e-6)
+    pred = both.predict(X)
+    assert pred.shape == (150, 3)
+    np.testing.assert_array_equal(pred[:, 0], soft.predict(X))
+    assert both.score(X, Y) == np.mean(np.all(pred == Y, axis=1)) > 0.8
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_two_heads_gradient_matches_finite_differences(rng, n_classes):
+    est = TwoHeadClassifier(C=0.5, hidden_layer_sizes=(4,), activation="tanh",
+                            class_weight="balanced", random_state=0)
+    X = rng.normal(size=(12, 3))
+    y = np.column_stack([np.arange(12) % n_classes, (rng.random((12, 2)) < 0.5)])
+    X, Y, weights, total, net = est._prepare(X, y.astype(int), rng.uniform(0.5, 2, size=12))
+    objective = est._objective(net, X, Y, weights, total)
+    theta = rng.normal(size=net.n_params) * 0.5
+    np.testing.assert_allclose(objective(theta)[1], fd_grad(lambda t: objective(t)[0], theta),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_two_heads_share_an_mlp_body():
+    X, y, labels, Y = _two_head_data()
+    est = TwoHeadClassifier(hidden_layer_sizes=(8,), C=10.0, activation="tanh",
+                            random_state=0).fit(X, Y)
+    assert [w.shape for w in est.coefs_] == [(4, 8), (8, 5)]
+    p_class, _ = est.predict_proba(X)
+    lp_class, lp_labels = est.predict_log_proba(X)
+    np.testing.assert_allclose(np.exp(lp_class), p_class, rtol=1e-12)
+    assert est.score(X, Y) > 0.95
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.zeros(4), r"TwoHeadClassifier: y must be 2-D with the classes in column 0 and at "
+                  r"least one 0/1 label column; received shape \(4,\)"),
+    (np.array([[0, 2], [1, 0], [0, 1], [1, 1]]),
+     r"TwoHeadClassifier: columns 1.. of y must hold 0 or 1 only"),
+])
+def test_two_heads_bad_targets(y, match):
+    with pytest.raises(ValueError, match=match):
+        TwoHeadClassifier().fit(np.arange(8.0).reshape(4, 2), y)

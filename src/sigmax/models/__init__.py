@@ -4,6 +4,8 @@
   softmax + cross-entropy, multinomial logistic regression or a small MLP.
 * :class:`SigmoidClassifier` - multi-label (several may be right) and binary:
   independent sigmoids + binary cross-entropy.
+* :class:`TwoHeadClassifier` - both on one body, when a task has a single-label
+  and a multi-label part.
 
 Both are trained with scipy's L-BFGS on the gradients of sigmax's own
 ``value_and_grad``.  This package needs scikit-learn and scipy
@@ -19,5 +21,6 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in the t
     ) from exc
 
 from ._classifiers import SigmoidClassifier, SoftmaxClassifier
+from ._two_heads import TwoHeadClassifier
 
-__all__ = ["SoftmaxClassifier", "SigmoidClassifier"]
+__all__ = ["SoftmaxClassifier", "SigmoidClassifier", "TwoHeadClassifier"]

@@ -18,7 +18,8 @@ from .. import _elementwise as ew
 from .. import _softmax as sm
 from ._base import LinearOrMLPClassifier
 
-__all__ = ["SoftmaxClassifier", "SigmoidClassifier"]
+__all__ = ["SoftmaxClassifier", "SigmoidClassifier", "softmax_logits", "softmax_head_loss",
+           "sigmoid_head_loss"]
 
 _COMMON_PARAMETERS = """
     Parameters
@@ -61,13 +62,36 @@ _COMMON_PARAMETERS = """
 """
 
 
-def _weighted_sum(loss, grad, weights):
-    """``(sum(w * loss), w * grad)`` from a ``reduction='none'`` ``value_and_grad``.
+def softmax_logits(outputs, binary: bool):
+    """The softmax's logits: the outputs, or ``[0, z]`` for two classes."""
+    if binary:
+        return np.concatenate([np.zeros_like(outputs), outputs], axis=1)
+    return outputs
 
-    ``grad`` is the gradient of the unweighted sum; each sample's loss only
-    depends on its own row of logits, so the rows scale by their weights.
+
+def softmax_head_loss(outputs, codes, weights, binary: bool):
+    """``(sum_i w_i CE_i, d/d outputs)`` from ``cross_entropy.value_and_grad``.
+
+    With ``reduction='none'`` the gradient is that of the unweighted sum; each
+    sample's loss depends on its own row of logits only, so the rows scale by
+    their weights.  For two classes only the second logit is an output.
     """
-    return float(weights @ loss), grad * weights[:, None]
+    import sigmax as sx
+
+    loss, grad = sx.cross_entropy.value_and_grad(softmax_logits(outputs, binary), codes,
+                                                 reduction="none")
+    grad = grad * weights[:, None]
+    return float(weights @ loss), grad[:, 1:] if binary else grad
+
+
+def sigmoid_head_loss(outputs, Y, weights):
+    """``(sum_ij w_ij BCE_ij, d/d outputs)`` from ``binary_cross_entropy_with_logits``."""
+    import sigmax as sx
+
+    w = weights if weights.ndim == 2 else weights[:, None]
+    loss, grad = sx.binary_cross_entropy_with_logits.value_and_grad(
+        outputs, Y, weight=np.broadcast_to(w, Y.shape), reduction="sum")
+    return float(loss), grad
 
 
 class SoftmaxClassifier(LinearOrMLPClassifier):
@@ -118,19 +142,10 @@ class SoftmaxClassifier(LinearOrMLPClassifier):
         return codes, 1 if self._binary else k, self._class_weights(codes, k)
 
     def _logits(self, outputs):
-        """The softmax's logits: the outputs, or ``[0, z]`` for two classes."""
-        if self._binary:
-            return np.concatenate([np.zeros_like(outputs), outputs], axis=1)
-        return outputs
+        return softmax_logits(outputs, self._binary)
 
     def _loss(self, outputs, codes, weights):
-        import sigmax as sx
-
-        loss, grad = sx.cross_entropy.value_and_grad(self._logits(outputs), codes,
-                                                     reduction="none")
-        total, grad = _weighted_sum(loss, grad, weights)
-        # For two classes only the second logit is a parameter's output.
-        return total, grad[:, 1:] if self._binary else grad
+        return softmax_head_loss(outputs, codes, weights, self._binary)
 
     def decision_function(self, X):
         """The logits: shape (n_samples,) for two classes (``z`` in ``[0, z]``), else (n, K)."""
@@ -246,12 +261,7 @@ class SigmoidClassifier(LinearOrMLPClassifier):
         return np.where(Y > 0, float(cw.get(1, 1.0)), float(cw.get(0, 1.0)))
 
     def _loss(self, outputs, Y, weights):
-        import sigmax as sx
-
-        w = weights if weights.ndim == 2 else weights[:, None]
-        loss, grad = sx.binary_cross_entropy_with_logits.value_and_grad(
-            outputs, Y, weight=np.broadcast_to(w, Y.shape), reduction="sum")
-        return float(loss), grad
+        return sigmoid_head_loss(outputs, Y, weights)
 
     def decision_function(self, X):
         """The logits: shape (n_samples,) for a binary target, else (n_samples, L or K)."""
