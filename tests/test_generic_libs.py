@@ -215,3 +215,26 @@ class TestRouting:
         got = sx.softmax.vjp(torch.from_numpy(x), np.array([1.0, 0.0, 0.0]))
         assert isinstance(got, torch.Tensor)
         np.testing.assert_allclose(got.numpy(), sx.softmax.vjp(x, [1.0, 0.0, 0.0]), rtol=1e-15)
+
+    def test_dask_result_never_passes_through_numpy(self, monkeypatch):
+        da = pytest.importorskip("dask.array", reason="sigmax[dask] extra")
+
+        def no_array(self, *args, **kwargs):
+            raise AssertionError("__array__ was called on a dask array")
+
+        x = da.from_array(np.array([[1.0, -np.inf, 3.0], [0.5, 2.0, -1.0]]), chunks=(1, 2))
+        monkeypatch.setattr(da.Array, "__array__", no_array)
+        for f in (sx.sigmoid, sx.softmax, sx.log_softmax, sx.logsumexp):
+            y = f(x)
+            assert isinstance(y, da.Array)
+            y.compute()
+
+
+def test_result_is_on_the_input_device(lib):
+    import array_api_compat
+
+    x = lib.to(np.array([[0.5, -1.0], [2.0, -np.inf]]))
+    for f in (sx.sigmoid, sx.softmax, sx.logsumexp):
+        y = lib.apply(f, "__call__", x)
+        assert lib.is_native(y)
+        assert array_api_compat.device(y) == array_api_compat.device(x)
