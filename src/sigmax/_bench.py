@@ -108,19 +108,22 @@ def implementations(function: str, threads: int) -> dict:
     return impls
 
 
-def time_call(call, arg, repeat: int, budget: float = 2.0) -> float:
-    """The median wall time of ``call(arg)`` over ``repeat`` calls (after one warm-up)."""
+def time_call(call, arg, repeat: int, budget: float = 2.0, stat=statistics.median) -> float:
+    """The median (or ``stat``) wall time of ``call(arg)`` over ``repeat`` calls.
+
+    One warm-up call comes first (compilation); slow calls get fewer repeats
+    (at least 3) so that one measurement stays within ``budget`` seconds.
+    """
     t0 = time.perf_counter()
     call(arg)
     first = time.perf_counter() - t0
-    # Fewer repeats for slow calls, so that one row stays within the budget.
     n = max(3, min(repeat, int(budget / max(first, 1e-9))))
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         call(arg)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return stat(times)
 
 
 def run(shapes=None, dtypes=("float32", "float64"), functions=None, peers=None,
@@ -201,8 +204,9 @@ def format_table(results, markdown: bool = True) -> str:
 def threshold_rows(sizes=None, families=("softmax", "elementwise"), repeat: int = 200):
     """Plain versus kernel time by size, for choosing the dispatch thresholds.
 
-    Returns ``(family, dtype, n, plain_s, kernel_s)`` rows; softmax is measured
-    on rows of 64 classes, the elementwise functions with sigmoid.
+    Returns ``(family, dtype, n, plain_s, kernel_s)`` rows (the fastest of the
+    repeats, which a busy machine disturbs least); softmax is measured on rows
+    of 64 classes, the elementwise functions with sigmoid.
     """
     import sigmax as sx
     from sigmax import _dispatch
@@ -217,11 +221,11 @@ def threshold_rows(sizes=None, families=("softmax", "elementwise"), repeat: int 
                 x = np.random.default_rng(0).normal(size=shape).astype(dtype)
                 previous = _dispatch.set_threshold(0)
                 try:
-                    kernel = time_call(fn, x, repeat, budget=0.5)
+                    kernel = time_call(fn, x, repeat, budget=0.5, stat=min)
                 finally:
                     _dispatch.set_threshold(previous)
                 with _dispatch.plain_only():
-                    plain = time_call(fn, x, repeat, budget=0.5)
+                    plain = time_call(fn, x, repeat, budget=0.5, stat=min)
                 rows.append((family, dtype, x.size, plain, kernel))
     return rows
 
@@ -251,7 +255,7 @@ def main(argv=None) -> int:
                         help="measure the dispatch threshold (plain vs kernel by size)")
     args = parser.parse_args(argv)
     if args.plain:
-        print("| family | dtype | elements | plain us | kernel us | plain/kernel |")
+        print("| family | dtype | elements | plain us (best) | kernel us (best) | plain/kernel |")
         print("|---|---|---|---|---|---|")
         for fam, dt, n, p, k in threshold_rows():
             print(f"| {fam} | {dt} | {n} | {p * 1e6:.1f} | {k * 1e6:.1f} | {p / k:.2f} |",

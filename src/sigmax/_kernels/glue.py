@@ -12,6 +12,8 @@ the whole job (an empty reduction, ``logsumexp`` with ``b``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _dispatch, _policy
@@ -30,8 +32,14 @@ _MODES = {
 }
 
 
-def _threads() -> int:
-    return _dispatch.get_num_threads()
+#: Elements per thread below which a call stays on one thread: waking a pool
+#: thread costs about as much as computing this many elements.
+_PER_THREAD = 1 << 15
+
+
+def _threads(size) -> int:
+    """Threads for ``size`` elements (which never changes a result, only the speed)."""
+    return max(1, min(_dispatch.get_num_threads(), size // _PER_THREAD))
 
 
 def _same_or(given, checked):
@@ -47,19 +55,23 @@ def _writeable(a):
     return a if a is None or a.flags.writeable else a.copy()
 
 
+def _trailing(axes, ndim):
+    return axes == tuple(range(ndim - len(axes), ndim))
+
+
 def _to_rows(arr, axes):
     """``(x2, moved_shape)``: ``arr`` with ``axes`` moved last, as C-contiguous (rows, n)."""
     nb = arr.ndim - len(axes)
-    moved = np.moveaxis(arr, axes, range(nb, arr.ndim))
-    rows = int(np.prod(moved.shape[:nb], dtype=np.int64))
-    n = int(np.prod(moved.shape[nb:], dtype=np.int64))
+    # np.moveaxis costs more than a small kernel call: skip it for trailing axes.
+    moved = arr if _trailing(axes, arr.ndim) else np.moveaxis(arr, axes, range(nb, arr.ndim))
+    rows, n = math.prod(moved.shape[:nb]), math.prod(moved.shape[nb:])
     return np.ascontiguousarray(moved.reshape(rows, n)), moved.shape
 
 
 def _from_rows(y2, moved_shape, axes):
     ndim = len(moved_shape)
-    nb = ndim - len(axes)
-    return np.moveaxis(y2.reshape(moved_shape), range(nb, ndim), axes)
+    y = y2.reshape(moved_shape)
+    return y if _trailing(axes, ndim) else np.moveaxis(y, range(ndim - len(axes), ndim), axes)
 
 
 def _kernel_dtype(arr, t):
@@ -100,7 +112,7 @@ def softmax_method(fn, method, x, t, axis, where, temperature):
     out = np.empty_like(x2)
     special = np.zeros(rows, dtype=np.uint8)
     _k.family(x2, m2, g2, None, _MODES[family, method], temp, out, None, special,
-              _threads())
+              _threads(x2.size))
     if special.any():
         idx = np.flatnonzero(special)
         plain = _plain_functions()[family]
@@ -146,7 +158,7 @@ def logsumexp_method(fn, method, x, t, axis, keepdims, where, b, return_sign):
     rowout = None if method == "vjp" else np.empty(rows)
     special = np.zeros(rows, dtype=np.uint8)
     _k.family(x2, m2, g2, grow, _MODES["logsumexp", method], 1.0, out, rowout, special,
-              _threads())
+              _threads(x2.size))
     sign = np.ones(rows)
     if special.any():
         idx = np.flatnonzero(special)
@@ -181,5 +193,5 @@ def elementwise_method(fn, method, x, t):
         tarr = np.ascontiguousarray(tarr).reshape(-1)
     flat = np.ascontiguousarray(arr, dtype=kd).reshape(-1)
     out = np.empty_like(flat)
-    _ew.apply(fn.name, method, _writeable(flat), _writeable(tarr), out, _threads())
+    _ew.apply(fn.name, method, _writeable(flat), _writeable(tarr), out, _threads(flat.size))
     return _policy.finish(out.reshape(arr.shape), arr.dtype)
