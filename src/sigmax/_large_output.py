@@ -186,9 +186,9 @@ def _logits(r: _Rows, v0, v1, buf):
 
 
 def _forward(r: _Rows):
-    """Per-row ``(lse, target_logit, bad)`` over the vocabulary, chunk by chunk.
+    """Per-row ``(m, rest, lse, target_logit, bad)`` over the vocabulary, chunk by chunk.
 
-    ``bad`` marks rows with a +inf or NaN logit, or all logits -inf: their
+    ``lse = m + log1p(rest)``, all float64.  ``bad`` marks rows with a +inf or NaN logit, or all logits -inf: their
     values are left to :func:`_special_rows`.
     """
     n = r.n
