@@ -35,6 +35,8 @@ import tracemalloc
 
 import numpy as np
 
+from _memory import peak_rss, reset_peak_rss
+
 MiB = 2.0**20
 
 
@@ -91,7 +93,7 @@ def run_one(method, n, h, v, repeat):
 
         def call():
             return sx.linear_cross_entropy.value_and_grad(hid, w, y, bias=b)
-    rss0 = _reset_peak_rss()
+    rss0 = reset_peak_rss()
     out_bytes = hid.nbytes + w.nbytes + b.nbytes
     tracemalloc.start()
     call()  # warm-up; also the tracemalloc peak
@@ -105,7 +107,7 @@ def run_one(method, n, h, v, repeat):
         loss, grads = call()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    rss_peak = _peak_rss()
+    rss_peak = peak_rss()
     if method == "numpy":
         np.save(os.environ["BENCH_TMP"] + "/numpy_dw.npy", grads[1])
     if method == "sigmax":
@@ -118,25 +120,6 @@ def run_one(method, n, h, v, repeat):
                 times=[round(t, 3) for t in times],
                 traced_extra_mib=(traced_peak - out_bytes) / MiB if method != "torch" else None,
                 rss_extra_mib=(rss_peak - rss0 - out_bytes) / MiB, dw_rel_err=err)
-
-
-def _status_kib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Reset the RSS high-water mark (Linux: 5 > /proc/self/clear_refs); the RSS now."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _status_kib("VmRSS")
-
-
-def _peak_rss():
-    return _status_kib("VmHWM")
 
 
 def main(argv=None):

@@ -37,6 +37,8 @@ import tracemalloc
 
 import numpy as np
 
+from _memory import peak_rss, reset_peak_rss, status_bytes
+
 MiB = 2.0**20
 
 
@@ -61,21 +63,6 @@ def plain_numpy(x, y):
     g[rows, y] -= 1.0
     g *= np.float32(1.0 / n)
     return loss, g
-
-
-def _status_bytes(field):
-    """``VmRSS`` or ``VmHWM`` (the RSS high-water mark) of this process, in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak_rss():
-    # Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def run_one(method, n, c, repeat, threads, block_elements=None):
@@ -113,16 +100,16 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
     del g
     # The RSS baseline holds the inputs and one gradient-sized buffer (the output).
     hold = np.ones_like(x)
-    base = _status_bytes("VmRSS")
+    base = status_bytes("VmRSS")
     del hold
-    _reset_peak_rss()
+    reset_peak_rss()
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         loss, g = call()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         del g
-    rss_extra = _status_bytes("VmHWM") - base
+    rss_extra = peak_rss() - base
     trace = None
     if method != "torch":
         tracemalloc.start()

@@ -91,7 +91,7 @@ class _Context:
         """``"float"``, ``"integer"`` (bools included) or None (complex and the rest)."""
         if isinstance(dt, np.dtype):
             # NumPy-backed arrays (NumPy, Dask): ml_dtypes' bfloat16 is a float too.
-            return ("float" if dt.kind == "f" or dt in _policy._SMALL_FLOATS else
+            return ("float" if dt.kind == "f" or _policy.is_small_float(dt) else
                     "integer" if dt.kind in "biu" else None)
         return ("float" if self.xp.isdtype(dt, "real floating") else
                 "integer" if self.xp.isdtype(dt, ("integral", "bool")) else None)

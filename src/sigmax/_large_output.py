@@ -46,7 +46,7 @@ class LargeOutputInputs:
 def _compute_dtype(dtype: np.dtype) -> np.dtype:
     # float32 stays float32 here (BLAS sgemm; the normaliser accumulates in
     # float64); float16/bfloat16 are computed in float32; the rest in float64.
-    if dtype == np.float32 or dtype in _policy._SMALL_FLOATS:
+    if dtype == np.float32 or _policy.is_small_float(dtype):
         return np.dtype(np.float32)
     return _policy.compute_dtype(dtype)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 
-import ml_dtypes
 import numpy as np
 
 __all__ = [
@@ -38,15 +38,24 @@ __all__ = [
 ]
 
 # Small float formats that are computed in (at least) float32 and rounded back.
-_SMALL_FLOATS = frozenset(
-    np.dtype(t)
-    for t in (
-        np.float16,
-        ml_dtypes.bfloat16,
-        ml_dtypes.float8_e4m3fn,
-        ml_dtypes.float8_e5m2,
+# ml_dtypes is not imported here: importing it costs most of a second, and an
+# array can only have one of its dtypes once the caller has imported it.
+_ML_SMALL_FLOAT_NAMES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
+def is_small_float(dtype) -> bool:
+    """Whether ``dtype`` is float16 or one of ml_dtypes' small floats."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float16:
+        return True
+    ml_dtypes = sys.modules.get("ml_dtypes")
+    if ml_dtypes is None:
+        return False
+    return any(
+        dtype == np.dtype(getattr(ml_dtypes, name))
+        for name in _ML_SMALL_FLOAT_NAMES
+        if hasattr(ml_dtypes, name)
     )
-)
 
 
 class ArgumentError(ValueError):
@@ -83,7 +92,7 @@ def result_dtype(fname: str, name: str, dtype: np.dtype) -> np.dtype:
     """The dtype a result has for an input of ``dtype`` (SPEC section 4)."""
     if dtype in (np.float64, np.float32) or dtype == np.longdouble:
         return dtype
-    if dtype in _SMALL_FLOATS:
+    if is_small_float(dtype):
         return dtype
     if dtype.kind in "biu":
         return np.dtype(np.float64)
@@ -107,7 +116,7 @@ def as_real_array(value, fname: str, name: str) -> np.ndarray:
                 f"{fname}: {name} must be a real number or array of real numbers; "
                 f"received {describe(value)} ({exc})"
             ) from None
-    if arr.dtype.kind not in "biuf" and arr.dtype not in _SMALL_FLOATS:
+    if arr.dtype.kind not in "biuf" and not is_small_float(arr.dtype):
         raise _dtype_error(fname, name, arr.dtype)
     return arr
 
