@@ -91,10 +91,41 @@ def _shift(x, axes, mask=None, temperature=1.0) -> _Shifted:
     # integer, which is the "sum excluding the maximum" of the paper.
     top = z == 0.0
     n_top = np.sum(top, axis=axes, keepdims=True)
-    rest = np.sum(np.where(top, 0.0, e), axis=axes, keepdims=True) + np.maximum(n_top - 1, 0)
-    r.rest = rest
+    r.rest = _accurate_row_sum(np.where(top, 0.0, e), axes, np.maximum(n_top - 1, 0))
     r.n_inf = np.sum(x == np.inf, axis=axes, keepdims=True)
     return r
+
+
+def _accurate_row_sum(e, axes, extra):
+    """``extra + sum(e)`` along ``axes`` for terms ``0 <= e <= 1``, within about 1 ULP.
+
+    A plain (pairwise) sum of n terms can be ~log2(n) ULP off, which a long
+    softmax row passes on to every probability.  Each term is split instead
+    into a head on the grid of ``2**-k`` and an exact tail (one extraction
+    step of Rump, Ogita & Oishi's AccSum, SIAM J. Sci. Comput. 31(1), 2008,
+    doi:10.1137/050645671)::
+
+        hi = (e + sigma) - sigma,   sigma = 1.5 * 2**(52 - k)   (e rounded to 2**-k)
+        lo = e - hi                                              (exact)
+
+    With ``k = 52 - bit_length(n + extra)``, every partial sum of the heads
+    (and of the integer ``extra``) is a multiple of ``2**-k`` below
+    ``2**(52 - k)``, so it has at most 52 significant bits: the heads sum
+    exactly in any order.  The tails are at most ``2**-(k+1)`` and at most
+    their term each, so their own rounding is negligible beside the total,
+    and the result rounds once at the end.  NaN terms give NaN.
+    """
+    n = 1
+    for a in axes:
+        n *= e.shape[a]
+    extra_max = int(np.max(extra)) if extra.size else 0
+    k = 52 - (n + extra_max).bit_length()
+    if k < 1:  # pragma: no cover - rows of 2**51 terms
+        return np.sum(e, axis=axes, keepdims=True) + extra
+    sigma = 1.5 * 2.0 ** (52 - k)
+    hi = (e + sigma) - sigma
+    lo = e - hi
+    return (np.sum(hi, axis=axes, keepdims=True) + extra) + np.sum(lo, axis=axes, keepdims=True)
 
 
 def _softmax_from(r: _Shifted):
