@@ -199,7 +199,74 @@ class _AxisFunction(Function):
         return np.moveaxis(jac, range(nb, arr.ndim), axes)
 
 
-class Softmax(_AxisFunction):
+
+class _NormalisedFunction(_AxisFunction):
+    """softmax and log_softmax: the value and the O(n) products share one prologue.
+
+    Subclasses define ``_value(r)`` (from the shifted row quantities) and
+    ``_product_core(method, r, p, tl, axes, temp)``, the vjp or jvp of live
+    entries (``tl`` is the cotangent or tangent, zero where not live).
+    """
+
+    def __call__(self, x, axis=-1, *, where=None, temperature=1.0):
+        routed = self._route("__call__", (x,), dict(axis=axis, where=where,
+                                                   temperature=temperature))
+        if routed is not NotImplemented:
+            return routed
+        fast = self._kernel("softmax_method", x, None, x, None, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
+        _, arr, out_dtype, axes, mask, t = self._setup(None, x, axis, where, temperature)
+        with np.errstate(all="ignore"):
+            out = self._value(_shift(arr, axes, mask, t))
+        return _policy.finish(out, out_dtype)
+
+    def _product(self, method, tname, x, t, axis, where, temperature):
+        routed = self._route(method, (x, t), dict(axis=axis, where=where,
+                                                 temperature=temperature))
+        if routed is not NotImplemented:
+            return routed
+        fast = self._kernel("softmax_method", x, method, x, t, axis, where, temperature)
+        if fast is not NotImplemented:
+            return fast
+        fname, arr, out_dtype, axes, mask, temp = self._setup(method, x, axis, where,
+                                                              temperature)
+        tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)
+        with np.errstate(all="ignore"):
+            r = _shift(arr, axes, mask, temp)
+            p = _softmax_from(r)
+            live = _live(r)
+            tl = np.where(live, tarr, 0.0)
+            # Masked and +inf rows give 0.
+            out = np.where(live, self._product_core(method, r, p, tl, axes, temp), 0.0)
+        return _policy.finish(out, out_dtype)
+
+    def vjp(self, x, g, axis=-1, *, where=None, temperature=1.0):
+        """Gradient of ``sum(g * f(x))`` w.r.t. ``x`` in O(n) per row."""
+        return self._product("vjp", "g", x, g, axis, where, temperature)
+
+    def jvp(self, x, v, axis=-1, *, where=None, temperature=1.0):
+        """Directional derivative of ``f`` at ``x`` along ``v``, O(n) per row."""
+        return self._product("jvp", "v", x, v, axis, where, temperature)
+
+    def _jacobian(self, x, axis, where, temperature, rows, zero_dead_rows):
+        """The Jacobian from ``rows(P, temp)`` of the live probabilities."""
+        routed = self._route("jacobian", (x,), dict(axis=axis, where=where,
+                                                   temperature=temperature))
+        if routed is not NotImplemented:
+            return routed
+        _, arr, out_dtype, axes, mask, temp = self._setup("jacobian", x, axis, where,
+                                                          temperature)
+        with np.errstate(all="ignore"):
+            r = _shift(arr, axes, mask, temp)
+            live = _live(r)
+            p = np.where(live, _softmax_from(r), 0.0)
+            jac = self._jacobian_from_rows(p, axes, lambda P: rows(P, temp))
+            if zero_dead_rows:
+                jac = np.where(live[..., None], jac, 0.0)
+        return _policy.finish(jac, out_dtype)
+
+class Softmax(_NormalisedFunction):
     r"""The softmax along an axis: probabilities that sum to 1.
 
     .. math::
@@ -270,70 +337,25 @@ class Softmax(_AxisFunction):
     name = "softmax"
     methods = ("vjp", "jvp", "jacobian")
 
-    def __call__(self, x, axis=-1, *, where=None, temperature=1.0):
-        routed = self._route("__call__", (x,), dict(axis=axis, where=where,
-                                                   temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        fast = self._kernel("softmax_method", x, None, x, None, axis, where, temperature)
-        if fast is not NotImplemented:
-            return fast
-        _, arr, out_dtype, axes, mask, t = self._setup(None, x, axis, where, temperature)
-        with np.errstate(all="ignore"):
-            p = _softmax_from(_shift(arr, axes, mask, t))
-        return _policy.finish(p, out_dtype)
+    def _value(self, r):
+        return _softmax_from(r)
 
-    def _product(self, method, tname, x, t, axis, where, temperature):
-        routed = self._route(method, (x, t), dict(axis=axis, where=where,
-                                                 temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        fast = self._kernel("softmax_method", x, method, x, t, axis, where, temperature)
-        if fast is not NotImplemented:
-            return fast
-        fname, arr, out_dtype, axes, mask, temp = self._setup(method, x, axis, where,
-                                                              temperature)
-        tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)
-        with np.errstate(all="ignore"):
-            r = _shift(arr, axes, mask, temp)
-            p = _softmax_from(r)
-            live = _live(r)
-            # d softmax = p * (t - <p, t>) / T; masked and +inf rows give 0.
-            tl = np.where(live, tarr, 0.0)
-            out = p * (tl - _row_sum(p * tl, axes)) / temp
-            out = np.where(live, out, 0.0)
-        return _policy.finish(out, out_dtype)
-
-    def vjp(self, x, g, axis=-1, *, where=None, temperature=1.0):
-        """Gradient of ``sum(g * softmax(x))`` w.r.t. ``x`` in O(n) per row."""
-        return self._product("vjp", "g", x, g, axis, where, temperature)
-
-    def jvp(self, x, v, axis=-1, *, where=None, temperature=1.0):
-        """Directional derivative of softmax at ``x`` along ``v``."""
-        return self._product("jvp", "v", x, v, axis, where, temperature)
+    def _product_core(self, method, r, p, tl, axes, temp):
+        # d softmax = p * (t - <p, t>) / T, for the vjp and the jvp alike
+        # (the Jacobian is symmetric).
+        return p * (tl - _row_sum(p * tl, axes)) / temp
 
     def jacobian(self, x, axis=-1, *, where=None, temperature=1.0):
         """The Jacobian along ``axis``, shape ``x.shape + (n,)``; symmetric."""
-        routed = self._route("jacobian", (x,), dict(axis=axis, where=where,
-                                                   temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        _, arr, out_dtype, axes, mask, temp = self._setup("jacobian", x, axis, where,
-                                                          temperature)
-        def rows(P):
+        def rows(P, temp):
             # J = (diag(p) - p p^T) / T; p_i p_j == p_j p_i exactly, so J is symmetric.
-            n = P.shape[-1]
-            eye = np.eye(n, dtype=P.dtype)
+            eye = np.eye(P.shape[-1], dtype=P.dtype)
             return (P[..., :, None] * eye - P[..., :, None] * P[..., None, :]) / temp
 
-        with np.errstate(all="ignore"):
-            r = _shift(arr, axes, mask, temp)
-            p = np.where(_live(r), _softmax_from(r), 0.0)
-            jac = self._jacobian_from_rows(p, axes, rows)
-        return _policy.finish(jac, out_dtype)
+        return self._jacobian(x, axis, where, temperature, rows, zero_dead_rows=False)
 
 
-class LogSoftmax(_AxisFunction):
+class LogSoftmax(_NormalisedFunction):
     r"""The log of the softmax along an axis, computed without taking a log of it.
 
     .. math::
@@ -384,72 +406,24 @@ class LogSoftmax(_AxisFunction):
     name = "log_softmax"
     methods = ("vjp", "jvp", "jacobian")
 
-    def __call__(self, x, axis=-1, *, where=None, temperature=1.0):
-        routed = self._route("__call__", (x,), dict(axis=axis, where=where,
-                                                   temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        fast = self._kernel("softmax_method", x, None, x, None, axis, where, temperature)
-        if fast is not NotImplemented:
-            return fast
-        _, arr, out_dtype, axes, mask, t = self._setup(None, x, axis, where, temperature)
-        with np.errstate(all="ignore"):
-            out = _log_softmax_from(_shift(arr, axes, mask, t))
-        return _policy.finish(out, out_dtype)
+    def _value(self, r):
+        return _log_softmax_from(r)
 
-    def _product(self, method, tname, x, t, axis, where, temperature):
-        routed = self._route(method, (x, t), dict(axis=axis, where=where,
-                                                 temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        fast = self._kernel("softmax_method", x, method, x, t, axis, where, temperature)
-        if fast is not NotImplemented:
-            return fast
-        fname, arr, out_dtype, axes, mask, temp = self._setup(method, x, axis, where,
-                                                              temperature)
-        tarr = _policy.check_cotangent(t, arr.shape, arr.dtype, fname, tname)
-        with np.errstate(all="ignore"):
-            r = _shift(arr, axes, mask, temp)
-            p = _softmax_from(r)
-            live = _live(r)
-            tl = np.where(live, tarr, 0.0)
-            if method == "vjp":
-                # d/dx sum(g * (x - lse)) = g - p * sum(g)
-                out = (tl - p * _row_sum(tl, axes)) / temp
-            else:
-                out = (tl - _row_sum(p * tl, axes)) / temp
-            out = np.where(live, out, 0.0)
-        return _policy.finish(out, out_dtype)
-
-    def vjp(self, x, g, axis=-1, *, where=None, temperature=1.0):
-        """Gradient of ``sum(g * log_softmax(x))`` w.r.t. ``x`` in O(n) per row."""
-        return self._product("vjp", "g", x, g, axis, where, temperature)
-
-    def jvp(self, x, v, axis=-1, *, where=None, temperature=1.0):
-        """Directional derivative of log_softmax at ``x`` along ``v``."""
-        return self._product("jvp", "v", x, v, axis, where, temperature)
+    def _product_core(self, method, r, p, tl, axes, temp):
+        if method == "vjp":
+            # d/dx sum(g * (x - lse)) = g - p * sum(g)
+            return (tl - p * _row_sum(tl, axes)) / temp
+        return (tl - _row_sum(p * tl, axes)) / temp
 
     def jacobian(self, x, axis=-1, *, where=None, temperature=1.0):
         """The Jacobian along ``axis``, shape ``x.shape + (n,)``: ``I - 1 p^T``."""
-        routed = self._route("jacobian", (x,), dict(axis=axis, where=where,
-                                                   temperature=temperature))
-        if routed is not NotImplemented:
-            return routed
-        _, arr, out_dtype, axes, mask, temp = self._setup("jacobian", x, axis, where,
-                                                          temperature)
-        def rows(P):
+        def rows(P, temp):
             # J = (I - 1 p^T) / T
-            n = P.shape[-1]
-            return (np.eye(n, dtype=P.dtype) - P[..., None, :]) / temp
+            return (np.eye(P.shape[-1], dtype=P.dtype) - P[..., None, :]) / temp
 
-        with np.errstate(all="ignore"):
-            r = _shift(arr, axes, mask, temp)
-            live = _live(r)
-            p = np.where(live, _softmax_from(r), 0.0)
-            # Rows i of masked (or +inf-row) outputs are constant: zero them.  A
-            # masked column j already has p_j = 0 and no diagonal term in a live row.
-            jac = np.where(live[..., None], self._jacobian_from_rows(p, axes, rows), 0.0)
-        return _policy.finish(jac, out_dtype)
+        # Rows i of masked (or +inf-row) outputs are constant: zero them.  A
+        # masked column j already has p_j = 0 and no diagonal term in a live row.
+        return self._jacobian(x, axis, where, temperature, rows, zero_dead_rows=True)
 
 
 class LogSumExp(_AxisFunction):
