@@ -19,6 +19,12 @@ from conftest import fd_grad
 
 INF = np.inf
 
+# Every test runs on both paths: the plain NumPy passes and the compiled
+# cross-entropy kernel (the threshold forced to 0; conftest's sigmax_path).
+pytestmark = [pytest.mark.usefixtures("sigmax_path"),
+              pytest.mark.parametrize("sigmax_path", ["plain", "kernel"], indirect=True,
+                                      scope="module")]
+
 # ---------------------------------------------------------------------------
 # References: mpmath at 50 digits on the exact binary inputs, rounded once with
 # float().  The snippets (defined below and rerun by test_references_regenerate):

@@ -14,6 +14,12 @@ import pytest
 import sigmax as sx
 
 INF, NAN = np.inf, np.nan
+
+# Every test runs on both paths: the plain NumPy passes and the compiled
+# cross-entropy kernel (the threshold forced to 0; conftest's sigmax_path).
+pytestmark = [pytest.mark.usefixtures("sigmax_path"),
+              pytest.mark.parametrize("sigmax_path", ["plain", "kernel"], indirect=True,
+                                      scope="module")]
 bce = sx.binary_cross_entropy
 bcel = sx.binary_cross_entropy_with_logits
 focal = sx.sigmoid_focal_loss

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _policy
+from . import _dispatch, _policy
 from ._function import LossFunction
 from ._losses_common import (check_target_shape, loss_input, reduce_loss, reduction_scale,
                              row_blocks, weighted)
@@ -35,6 +35,19 @@ __all__ = ["cross_entropy", "nll_loss", "reduce_loss", "reduction_scale"]
 
 # ----------------------------------------------------------------------------
 # Helpers of the class-axis losses.
+
+def _kernel_glue(arr):
+    """The glue of the compiled cross-entropy kernels where ``arr`` takes them, else None.
+
+    NumPy float32/float64 logits of at least the softmax family's threshold
+    (:func:`sigmax._dispatch.use_kernel`); ``SIGMAX_KERNELS=0`` and
+    :func:`~sigmax._dispatch.plain_only` keep the plain path.
+    """
+    if _dispatch.use_kernel(arr, "softmax"):
+        from ._kernels import cross_entropy_glue
+        return cross_entropy_glue
+    return None
+
 
 def _class_weight(weight, n_classes, fname):
     if weight is None:
@@ -384,6 +397,7 @@ class CrossEntropy(_ClassLoss):
                 f"{fname}: target must be integer class indices or floating-point class "
                 f"probabilities; received dtype bool"
             )
+        glue, result = _kernel_glue(arr), NotImplemented
         with np.errstate(all="ignore"):
             if tarr.dtype.kind in "iu":
                 if tarr.shape == arr.shape and arr.shape != lead:
@@ -401,7 +415,11 @@ class CrossEntropy(_ClassLoss):
                 else:
                     weight_sum = float(np.sum(w[labels[keep]]))
                 scale = reduction_scale(reduction, keep.size, weight_sum=weight_sum)
-                loss_pass = _LabelPass(labels, keep, w, eps, scale, n_classes)
+                if glue is not None:
+                    result = glue.label_loss(arr, ax, labels, keep, w, eps, scale, want_grad,
+                                             out_dtype)
+                if result is NotImplemented:
+                    loss_pass = _LabelPass(labels, keep, w, eps, scale, n_classes)
             else:
                 check_target_shape(tarr, arr.shape, fname)
                 if ignore_index is not None:
@@ -412,9 +430,15 @@ class CrossEntropy(_ClassLoss):
                     )
                 weight_sum = None
                 scale = reduction_scale(reduction, int(np.prod(lead, dtype=np.int64)))
-                loss_pass = _ProbPass(np.moveaxis(tarr, ax, -1), w, eps, scale,
-                                      int(np.prod(lead, dtype=np.int64)))
-            per, grad = self._drive(arr, ax, cdt, out_dtype, lead, loss_pass, want_grad)
+                if glue is not None:
+                    result = glue.prob_loss(arr, ax, tarr, w, eps, scale, want_grad, out_dtype)
+                if result is NotImplemented:
+                    loss_pass = _ProbPass(np.moveaxis(tarr, ax, -1), w, eps, scale,
+                                          int(np.prod(lead, dtype=np.int64)))
+            if result is NotImplemented:
+                per, grad = self._drive(arr, ax, cdt, out_dtype, lead, loss_pass, want_grad)
+            else:
+                per, grad = result
             loss = _policy.finish(reduce_loss(per, reduction, weight_sum=weight_sum),
                                   out_dtype)
         if not want_grad:

@@ -1,0 +1,251 @@
+"""Compiled kernels of cross-entropy: the loss and its gradient in one pass per row.
+
+The kernels work on a C-contiguous ``(rows, C)`` array of logits (the class
+axis moved last, see :mod:`sigmax._kernels.cross_entropy_glue`) and are
+compiled once per dtype.  Per row, with the arithmetic of
+:func:`sigmax._softmax._shift` (Blanchard, Higham & Higham, IMA J. Numer.
+Anal. 2021, doi:10.1093/imanum/draa038)::
+
+    m    = max_j x_j                             pass 1 (vectorised max)
+    e_j  = exp(x_j - m)                          pass 2, into a float64 row buffer
+    rest = sum_{e_j != 1} e_j + (#{e_j == 1} - 1)       the sum excluding the max
+    L    = log1p(rest),  d = 1 + rest            so that lse - x_j = L - (x_j - m)
+    grad_j = a e_j / d - s w_j                   pass 3, the row still in cache
+
+Integer targets ``y`` with class weights ``w`` (``W = sum w``), label
+smoothing ``eps`` over ``C`` classes and the reduction's factor ``scale``
+(PyTorch's definitions, as :mod:`sigmax._losses` writes them)::
+
+    loss   = (1 - eps) w_y (L - z_y) + (eps / C) sum_c w_c (L - z_c),   z = x - m
+    dloss/dx_c = a p_c - b [c == y] - s w_c,
+    a = ((1 - eps) w_y + eps W / C) scale,  b = (1 - eps) w_y scale,  s = eps scale / C
+
+where ``p = e / d``.  At the target ``a p_y - b`` is formed as
+``(b ((e_y - 1) - rest) + (a - b) e_y) / d`` (no cancellation of ``p_y - 1``
+where the target is the maximum, as on the plain path).  Probability targets
+``q`` (``wq = w ((1 - eps) q + eps / C)``, ``S = sum wq``)::
+
+    loss = sum_c wq_c (L - z_c)   (0 log 0 = 0: a term without mass is 0)
+    dloss/dx_c = ((e_c S - wq_c) - wq_c rest) scale / d
+
+Both gradients are 0 at ``-inf`` (masked) logits.  For float64 the rounding
+error of ``x_j - m`` is recovered by TwoSum and folded into the exp; float32
+is computed in float64 throughout and rounded once.  Rows whose maximum is not
+finite (``+inf``, all ``-inf``) or that hold a NaN are only flagged in
+``special``: the caller computes them on the plain path (SPEC section 4).
+Ignored rows (``keep == 0``) get loss 0 and a zero gradient.
+
+A row's result depends on the row alone, never on the batch or the number of
+threads.  The sums of the loss over rows are left to the caller (NumPy's
+pairwise float64 sum, as on the plain path).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from . import _pool
+from ._common import JIT, exp_for, is64, rest_sum, row_max, row_sum
+
+__all__ = ["label_rows", "prob_rows"]
+
+
+@njit(inline="always", **JIT)
+def _shift(v, m, exact):
+    """``(z, dz)`` with ``v - m = z + dz`` exactly (TwoSum, Knuth) for float64."""
+    z = v - m
+    dz = 0.0
+    if exact:  # a compile-time constant: float64 arrays
+        bp = z - v
+        ap = z - bp
+        dz = (v - ap) + (-m - bp)
+        dz = dz if z > -np.inf else 0.0
+    return z, dz
+
+
+@njit(inline="always", **JIT)
+def _weighted(w, v):
+    """``w * v`` with ``0 * inf = 0`` (NaN stays NaN), as ``_losses_common.weighted``."""
+    return 0.0 if (w == 0.0 and v == v) else w * v
+
+
+@njit(**JIT)
+def _fill(xi, n, m, e):
+    """``e[:n] = exp(xi[:n] - m)`` (exactly 1 at the maxima, 0 at ``-inf``)."""
+    proto = xi[0]
+    exact = is64(proto)
+    for j in range(n):
+        z, dz = _shift(xi[j], m, exact)
+        e[j] = exp_for(proto, z, dz)
+
+
+@njit(**JIT)
+def _nll_terms(xi, n, m, L, w, has_w, t):
+    """``t[:n] = w_c (L - z_c)``: the terms of the smoothing (or probability) sum."""
+    exact = is64(xi[0])
+    for j in range(n):
+        z, dz = _shift(xi[j], m, exact)
+        v = L - (z + dz)
+        t[j] = _weighted(w[j], v) if has_w else v
+
+
+@njit(**JIT)
+def _row_stats(xi, n, e):
+    """``(m, rest, ok)``: the max, the sum excluding it, and False for a special row."""
+    m = row_max(xi, n)
+    if not (m > -np.inf and m < np.inf):
+        return m, 0.0, False
+    _fill(xi, n, m, e)
+    s, c = rest_sum(e, n)
+    if s != s:  # a NaN the max skipped reaches the sum through exp(NaN)
+        return m, 0.0, False
+    return m, s + (c - 1), True
+
+
+@njit(**JIT)
+def _write_plain(e, n, coef, out_row):
+    for j in range(n):
+        out_row[j] = e[j] * coef
+
+
+@njit(**JIT)
+def _write_smoothed(xi, e, n, coef, s, w, has_w, out_row):
+    for j in range(n):
+        wj = w[j] if has_w else 1.0
+        out_row[j] = e[j] * coef - s * wj if xi[j] > -np.inf else 0.0
+
+
+@njit(**JIT)
+def _zero(out_row, n):
+    for j in range(n):
+        out_row[j] = 0.0
+
+
+@njit(**JIT)
+def _label_range(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, per, special,
+                 r0, r1):
+    """Rows ``r0:r1`` of :func:`label_rows`."""
+    n = x.shape[1]
+    e = np.empty(n)
+    t = np.empty(n)
+    exact = is64(x[0, 0])
+    for i in range(r0, r1):
+        if not keep[i]:
+            per[i] = 0.0
+            if want_grad:
+                _zero(out[i], n)
+            continue
+        xi = x[i]
+        m, rest, ok = _row_stats(xi, n, e)
+        if not ok:
+            special[i] = 1
+            continue
+        L = math.log1p(rest)
+        d = 1.0 + rest
+        y = labels[i]
+        zy, dzy = _shift(xi[y], m, exact)
+        nls_y = L - (zy + dzy)
+        loss = (1.0 - eps) * (_weighted(wy[i], nls_y) if has_w else nls_y)
+        if eps != 0.0:
+            _nll_terms(xi, n, m, L, w, has_w, t)
+            loss += (eps / n) * row_sum(t, n)
+        per[i] = loss
+        if not want_grad:
+            continue
+        coef = a[i] / d
+        if eps != 0.0:
+            _write_smoothed(xi, e, n, coef, s, w, has_w, out[i])
+        else:
+            # e is 0 at -inf logits: the gradient is 0 there without a test.
+            _write_plain(e, n, coef, out[i])
+        ey = e[y]
+        g = (b[i] * ((ey - 1.0) - rest) + (a[i] - b[i]) * ey) / d
+        g -= s * (w[y] if has_w else 1.0)
+        out[i, y] = g if xi[y] > -np.inf else 0.0
+
+
+def label_rows(x, labels, keep, a, b, wy, w, eps, s, out, per, special, threads=1):
+    """Cross-entropy of integer targets over the rows of ``x`` (``rows, C >= 1``).
+
+    ``labels`` (int64, ``(rows,)``, valid indices also on ignored rows),
+    ``keep`` (uint8), ``a``, ``b``, ``wy`` (float64 ``(rows,)``: the
+    coefficients of the module docstring and ``w_y``), ``w`` the class weights
+    (float64 ``(C,)``) or None, ``eps`` the smoothing and ``s`` its gradient
+    factor ``eps scale / C``.  Writes the per-row losses into ``per`` (float64),
+    the gradient into ``out`` (``x``'s shape and dtype, or None for the loss
+    alone) and 1 into ``special`` (uint8, zeros) for the rows left to the
+    caller.  ``threads``: the number of threads.
+    """
+    want_grad = out is not None
+    out = out if want_grad else np.zeros((1, 1), dtype=x.dtype)
+    has_w = w is not None
+    w = w if has_w else np.ones(1)
+    args = (x, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out, per,
+            special)
+    _pool.run(_label_range, args, x.shape[0], threads)
+
+
+@njit(**JIT)
+def _wq_fill(qi, n, eps, w, has_w, wq):
+    """``wq[:n] = w ((1 - eps) q + eps / n)`` (just ``q`` without weights or smoothing)."""
+    u = eps / n
+    for j in range(n):
+        v = (1.0 - eps) * qi[j] + u if eps != 0.0 else np.float64(qi[j])
+        wq[j] = v * w[j] if has_w else v
+
+
+@njit(**JIT)
+def _prob_terms(xi, n, m, L, wq, t):
+    """``t[:n] = wq_c (L - z_c)`` with ``0 * inf = 0``."""
+    exact = is64(xi[0])
+    for j in range(n):
+        z, dz = _shift(xi[j], m, exact)
+        t[j] = _weighted(wq[j], L - (z + dz))
+
+
+@njit(**JIT)
+def _prob_write(xi, e, wq, n, total, rest, f, out_row):
+    for j in range(n):
+        g = e[j] * total
+        g -= wq[j]
+        g -= wq[j] * rest
+        out_row[j] = g * f if xi[j] > -np.inf else 0.0
+
+
+@njit(**JIT)
+def _prob_range(x, q, w, has_w, eps, scale, want_grad, out, per, special, r0, r1):
+    """Rows ``r0:r1`` of :func:`prob_rows`."""
+    n = x.shape[1]
+    e = np.empty(n)
+    t = np.empty(n)
+    wq = np.empty(n)
+    for i in range(r0, r1):
+        xi = x[i]
+        m, rest, ok = _row_stats(xi, n, e)
+        if not ok:
+            special[i] = 1
+            continue
+        L = math.log1p(rest)
+        _wq_fill(q[i], n, eps, w, has_w, wq)
+        _prob_terms(xi, n, m, L, wq, t)
+        per[i] = row_sum(t, n)
+        if want_grad:
+            _prob_write(xi, e, wq, n, row_sum(wq, n), rest, scale / (1.0 + rest), out[i])
+
+
+def prob_rows(x, q, w, eps, scale, out, per, special, threads=1):
+    """Cross-entropy of probability targets ``q`` (``x``'s shape, float32 or float64).
+
+    ``w`` the class weights (float64 ``(C,)``) or None, ``eps`` the smoothing,
+    ``scale`` the reduction's factor; ``out``, ``per``, ``special`` and
+    ``threads`` as for :func:`label_rows`.
+    """
+    want_grad = out is not None
+    out = out if want_grad else np.zeros((1, 1), dtype=x.dtype)
+    has_w = w is not None
+    w = w if has_w else np.ones(1)
+    args = (x, q, w, has_w, float(eps), float(scale), want_grad, out, per, special)
+    _pool.run(_prob_range, args, x.shape[0], threads)
