@@ -7,12 +7,18 @@ For each shape (float32 logits, int64 targets, ``reduction='mean'``) each method
 runs in a fresh subprocess on the same arrays (regenerated from a seed), so that
 its peak memory is its own:
 
-* ``sigmax``: ``sx.cross_entropy.value_and_grad(x, y)`` (the NumPy path, or the
-  compiled kernel once there is one);
+* ``sigmax``: ``sx.cross_entropy.value_and_grad(x, y)``, which takes the compiled
+  kernel (``sigmax._kernels.cross_entropy``) at these sizes, with
+  ``sx.set_num_threads(--threads)``;
+* ``sigmax-plain``: the same call on the plain NumPy path (``plain_only()``), the
+  reference the kernel is tested against (one thread);
 * ``numpy``: what a user writes in plain NumPy, float32 throughout: max shift,
   ``exp``, row sums, ``log``, ``softmax - onehot`` (in place where it can);
 * ``torch``: ``F.cross_entropy(x, y)`` forward and ``backward()`` on the CPU,
   with ``torch.set_num_threads(--threads)``; NumPy's ufuncs use one thread.
+
+``--threads`` sets both libraries' thread counts, so that they are compared at
+equal threads.
 
 Reported per method: the median wall time of ``--repeat`` runs after one
 warm-up, its ratio to torch, the median CPU time of the process (steadier than
@@ -81,15 +87,21 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
             loss = F.cross_entropy(tx, ty)
             loss.backward()
             return float(loss), tx.grad.numpy()
-    elif method == "sigmax":
+    elif method in ("sigmax", "sigmax-plain"):
         import sigmax as sx
         import sigmax._losses_common
+        from sigmax import _dispatch
 
         if block_elements:
             sigmax._losses_common._BLOCK_ELEMENTS = block_elements
+        sx.set_num_threads(threads)
 
         def call():
-            loss, g = sx.cross_entropy.value_and_grad(x, y)
+            if method == "sigmax-plain":
+                with _dispatch.plain_only():
+                    loss, g = sx.cross_entropy.value_and_grad(x, y)
+            else:
+                loss, g = sx.cross_entropy.value_and_grad(x, y)
             return float(loss), g
     else:
         def call():
@@ -129,9 +141,10 @@ def main(argv=None):
     ap.add_argument("--shapes", nargs="+", default=["4096x8192", "16384x1000"])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--methods", nargs="+", default=["sigmax", "torch", "numpy"])
+    ap.add_argument("--methods", nargs="+", default=["sigmax", "sigmax-plain", "torch", "numpy"])
     ap.add_argument("--block-elements", type=int, default=None,
-                    help="sigmax's block size in float64 elements (default: the library's)")
+                    help="the plain path's block size in float64 elements "
+                         "(default: the library's)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._child:
@@ -141,11 +154,12 @@ def main(argv=None):
                                  args.block_elements)))
         return
     print(f"cross_entropy.value_and_grad, float32, reduction='mean', repeat={args.repeat}, "
-          f"torch threads={args.threads}")
-    header = ("| shape | method | median ms | / torch | CPU ms | extra MiB (tracemalloc) "
-              "| extra MiB (RSS) | copies of logits (RSS) |")
+          f"threads={args.threads} (sigmax and torch), load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    header = ("| shape | method | median ms | / torch | CPU ms | CPU / torch "
+              "| extra MiB (tracemalloc) | extra MiB (RSS) | copies of logits (RSS) |")
     print(header)
-    print("|" + "---|" * 8)
+    print("|" + "---|" * 9)
     for shape in args.shapes:
         rows, grads = [], {}
         for method in args.methods:
@@ -153,7 +167,7 @@ def main(argv=None):
                 try:
                     import torch  # noqa: F401
                 except ImportError:
-                    print(f"| {shape} | torch | not installed | | | | | |")
+                    print(f"| {shape} | torch | not installed | | | | | | |")
                     continue
             out = f"/tmp/bench_losses_{os.getpid()}_{method}.npy"
             env = dict(os.environ, BENCH_GRAD_OUT=out)
@@ -167,12 +181,13 @@ def main(argv=None):
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
             grads[method] = np.load(out)
             os.remove(out)
-        t_torch = next((r["median_s"] for r in rows if r["method"] == "torch"), None)
+        torch_row = next((r for r in rows if r["method"] == "torch"), None)
         for r in rows:
-            ratio = f"{r['median_s'] / t_torch:.2f}" if t_torch else "-"
+            ratio = f"{r['median_s'] / torch_row['median_s']:.2f}" if torch_row else "-"
+            cpu_ratio = f"{r['cpu_s'] / torch_row['cpu_s']:.2f}" if torch_row else "-"
             tr = "-" if r["trace_extra"] is None else f"{r['trace_extra'] / MiB:.1f}"
             print(f"| {shape} | {r['method']} | {1e3 * r['median_s']:.1f} | {ratio} | "
-                  f"{1e3 * r['cpu_s']:.1f} | {tr} | {r['rss_extra'] / MiB:.1f} | "
+                  f"{1e3 * r['cpu_s']:.1f} | {cpu_ratio} | {tr} | {r['rss_extra'] / MiB:.1f} | "
                   f"{r['rss_extra'] / r['logits_bytes']:.2f} |")
         ref = grads.get("torch", grads.get("numpy"))
         for m, g in grads.items() if ref is not None else ():
