@@ -1,7 +1,7 @@
 """cross_entropy.value_and_grad against PyTorch CPU and plain NumPy.
 
     python benchmarks/bench_losses.py [--shapes 4096x8192 16384x1000] [--repeat 5]
-                                      [--threads 1]
+                                      [--threads 1] [--passes]
 
 For each shape (float32 logits, int64 targets, ``reduction='mean'``) each method
 runs in a fresh subprocess on the same arrays (regenerated from a seed), so that
@@ -136,6 +136,49 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
                 trace_extra=trace, rss_extra=max(rss_extra, 0), logits_bytes=x.nbytes)
 
 
+def passes(n, c, repeat, threads):
+    """CPU ms of the kernel's passes on one shape (``--passes``): where its time goes."""
+    import sigmax as sx
+    from numba import njit
+    from sigmax._kernels import cross_entropy as k
+
+    sx.set_num_threads(threads)
+    x, y = make_inputs(n, c)
+
+    @njit(nogil=True)
+    def maxima(x, out):
+        acc = np.empty(k._LANES)
+        for i in range(x.shape[0]):
+            out[i] = k._row_max(x[i], x.shape[1], acc)
+
+    def cpu_ms(f):
+        f()
+        ts = []
+        for _ in range(repeat):
+            c0 = time.process_time()
+            f()
+            ts.append(time.process_time() - c0)
+        return 1e3 * float(np.median(ts))
+
+    cols, keep = y.astype(np.int64), np.ones(n, np.uint8)
+    a = np.full(n, 1.0 / n)
+    per, special, out, m = np.empty(n), np.zeros(n, np.uint8), np.empty_like(x), np.empty(n)
+    rows = [
+        ("max pass alone", lambda: maxima(x, m)),
+        ("max + exp + sum (the loss alone)",
+         lambda: k.label_rows(x, cols, keep, a, a, a, None, 0.0, 0.0, None, per, special,
+                              threads)),
+        ("... + gradient write (buffer reused)",
+         lambda: k.label_rows(x, cols, keep, a, a, a, None, 0.0, 0.0, out, per, special,
+                              threads)),
+        ("fresh gradient array, first touch", lambda: np.empty_like(x).fill(0)),
+        ("sx.cross_entropy.value_and_grad", lambda: sx.cross_entropy.value_and_grad(x, y)),
+    ]
+    print(f"{n}x{c}, threads={threads}, CPU ms (median of {repeat})")
+    for name, f in rows:
+        print(f"  {name:40s} {cpu_ms(f):7.1f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", nargs="+", default=["4096x8192", "16384x1000"])
@@ -145,8 +188,14 @@ def main(argv=None):
     ap.add_argument("--block-elements", type=int, default=None,
                     help="the plain path's block size in float64 elements "
                          "(default: the library's)")
+    ap.add_argument("--passes", action="store_true",
+                    help="time the kernel's passes instead (where its time goes)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.passes:
+        for shape in args.shapes:
+            passes(*map(int, shape.split("x")), args.repeat, args.threads)
+        return
     if args._child:
         method, shape = args._child.split(":")
         n, c = map(int, shape.split("x"))
