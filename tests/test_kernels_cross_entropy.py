@@ -159,7 +159,8 @@ SHAPES = [((1, 1), -1), ((3, 1), -1), ((1, 7), 0), ((5, 17), -1), ((33, 1000), -
     dict(label_smoothing=0.2),
     dict(weight="w", ignore_index=-100, reduction="mean"),
     dict(weight="w", label_smoothing=0.1, ignore_index=-100, reduction="none"),
-], ids=["mean", "sum", "none", "smooth", "w-ignore", "w-smooth-ignore-none"])
+    dict(weight="w", label_smoothing=1.0, reduction="sum"),
+], ids=["mean", "sum", "none", "smooth", "w-ignore", "w-smooth-ignore-none", "uniform-target"])
 def test_integer_targets_agree(rng, dtype, shape, axis, kw):
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     kw = dict(kw, axis=axis)
@@ -247,8 +248,9 @@ SPECIAL_ROWS = np.array([
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("kw", [dict(reduction="none"),
                                 dict(reduction="none", label_smoothing=0.1, weight=[1, 2, 0, 3]),
-                                dict(reduction="mean", weight=[1, 2, 0.5, 3])],
-                         ids=["none", "smooth-w", "mean-w"])
+                                dict(reduction="mean", weight=[1, 2, 0.5, 3]),
+                                dict(reduction="none", ignore_index=2, label_smoothing=0.1)],
+                         ids=["none", "smooth-w", "mean-w", "ignored"])
 def test_special_rows_as_on_the_plain_path(rng, dtype, kw):
     with np.errstate(over="ignore"):
         x = np.concatenate([SPECIAL_ROWS, rng.standard_normal((40, 4))]).astype(dtype)
@@ -329,7 +331,7 @@ def test_random_batches_agree(x, data):
     axis = data.draw(st.integers(-x.ndim, x.ndim - 1))
     lead = np.moveaxis(x, axis, -1).shape[:-1]
     y = data.draw(hnp.arrays(np.int64, lead, elements=st.integers(0, x.shape[axis] - 1)))
-    eps = data.draw(st.sampled_from([0.0, 0.25]))
+    eps = data.draw(st.sampled_from([0.0, 0.25, 1.0]))
     got, want, _, _ = _quiet(lambda: _both(x, y, axis=axis, label_smoothing=eps,
                                            reduction="none"))
     np.testing.assert_array_equal(np.isinf(got[0]), np.isinf(want[0]))
@@ -357,3 +359,20 @@ def test_long_row_against_mpmath(kernel_path, dtype):
     else:
         np.testing.assert_array_max_ulp(loss, want, maxulp=1)
         np.testing.assert_array_max_ulp(g[0], want_g.astype(np.float32), maxulp=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1,
+                                                 max_side=12),
+                    elements=st.one_of(st.floats(-50, 50), st.just(-INF), st.just(INF))),
+       data=st.data())
+def test_random_probability_batches_agree(x, data):
+    q = data.draw(hnp.arrays(np.float64, x.shape, elements=st.floats(0, 1)))
+    q = np.where(x == -INF, 0.0, q)  # no mass on masked classes (else the loss is inf)
+    got, want, _, _ = _quiet(lambda: _both(x, q, reduction="none", label_smoothing=0.0))
+    np.testing.assert_array_equal(np.isnan(got[0]), np.isnan(want[0]))
+    np.testing.assert_array_equal(np.isinf(got[0]), np.isinf(want[0]))
+    finite = np.isfinite(want[0])
+    np.testing.assert_allclose(got[0][finite], want[0][finite], rtol=1e-13, atol=1e-300)
+    # Terms of at most 12 (the row sums of q): see _close.
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1.2e-14)
