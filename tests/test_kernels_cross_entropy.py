@@ -37,8 +37,12 @@ def calls(monkeypatch):
     """Counts of the kernel entry points taken (``label``, ``prob``)."""
     from sigmax._kernels import cross_entropy as k
 
-    seen = {"label": 0, "prob": 0}
-    label_rows, prob_rows = k.label_rows, k.prob_rows
+    seen = {"label": 0, "prob": 0, "tiles": 0}
+    label_rows, prob_rows, label_tiles = k.label_rows, k.prob_rows, k.label_tiles
+
+    def count_tiles(*a, **kw):
+        seen["tiles"] += 1
+        return label_tiles(*a, **kw)
 
     def count_label(*a, **kw):
         seen["label"] += 1
@@ -50,6 +54,7 @@ def calls(monkeypatch):
 
     monkeypatch.setattr(k, "label_rows", count_label)
     monkeypatch.setattr(k, "prob_rows", count_prob)
+    monkeypatch.setattr(k, "label_tiles", count_tiles)
     return seen
 
 
@@ -115,7 +120,7 @@ class TestDispatch:
         x = rng.standard_normal((64, 100), dtype=np.float32)  # above the threshold
         sx.cross_entropy.value_and_grad(x, rng.integers(0, 100, 64))
         sx.cross_entropy(x, rng.dirichlet(np.ones(100), 64))
-        assert calls == {"label": 1, "prob": 1}
+        assert calls == {"label": 1, "prob": 1, "tiles": 0}
 
     def test_small_inputs_other_dtypes_and_lists_stay_plain(self, rng, calls):
         x = rng.standard_normal((4, 5))
@@ -126,9 +131,20 @@ class TestDispatch:
         sx.cross_entropy(big.astype(np.float16), yb)            # no float16 kernel
         with _dispatch.plain_only():
             sx.cross_entropy(big, yb)
-        assert calls == {"label": 0, "prob": 0}
+        assert calls == {"label": 0, "prob": 0, "tiles": 0}
         sx.cross_entropy(big.tolist(), yb)                      # converted to float64
         assert calls["label"] == 1
+
+    def test_class_axis_in_the_middle_is_read_in_place(self, rng, calls):
+        # (N, C, H, W) with axis=1, C-contiguous: the tiled kernel; a transposed
+        # copy of it (not C-contiguous): row blocks moved by the glue.
+        x = rng.standard_normal((2, 21, 16, 16), dtype=np.float32)  # above the threshold
+        y = rng.integers(0, 21, (2, 16, 16))
+        sx.cross_entropy.value_and_grad(x, y, axis=1)
+        assert calls == {"label": 0, "prob": 0, "tiles": 1}
+        xt = np.asfortranarray(x)
+        sx.cross_entropy.value_and_grad(xt, y, axis=1)
+        assert calls["tiles"] == 1 and calls["label"] >= 1
 
     def test_environment_switch(self, rng, calls, monkeypatch):
         monkeypatch.setenv("SIGMAX_KERNELS", "0")
@@ -140,14 +156,15 @@ class TestDispatch:
         assert loss == 0.0 and g.shape == (0, 5)
         loss = sx.cross_entropy(np.zeros((2, 0)), [-1, -1], ignore_index=-1)
         assert loss == 0.0
-        assert calls == {"label": 0, "prob": 0}
+        assert calls == {"label": 0, "prob": 0, "tiles": 0}
 
 
 # ---------------------------------------------------------------------------
 # Agreement with the plain path.
 
 SHAPES = [((1, 1), -1), ((3, 1), -1), ((1, 7), 0), ((5, 17), -1), ((33, 1000), -1),
-          ((2, 40000), -1), ((4, 7, 3, 5), 1), ((6, 9), 0), ((3, 4, 11), -2), ((13,), 0)]
+          ((2, 40000), -1), ((4, 7, 3, 5), 1), ((6, 9), 0), ((3, 4, 11), -2), ((13,), 0),
+          ((3, 5, 300), 1), ((2, 1500, 40), 1)]  # tiles of 256 + 44, and of 21 + 19
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -268,6 +285,25 @@ def test_special_rows_as_on_the_plain_path(rng, dtype, kw):
         np.testing.assert_allclose(got[0], want[0], rtol=1e-6 if dtype == np.float32
                                    else 1e-14, atol=0)
         np.testing.assert_array_equal(got_call, got[0])
+
+
+@pytest.mark.parametrize("kw", [dict(reduction="none"),
+                                dict(reduction="sum", label_smoothing=0.1, weight=[1, 2, 0, 3],
+                                     ignore_index=1)], ids=["none", "smooth-w-ignore"])
+def test_special_rows_with_the_classes_in_the_middle(rng, kw):
+    # The tiled kernel (axis=1 of a C-contiguous array): special columns among others.
+    with np.errstate(over="ignore"):
+        rows = np.concatenate([SPECIAL_ROWS, rng.standard_normal((291, 4))])
+    rows = rows[rng.permutation(len(rows))]
+    x = np.ascontiguousarray(np.moveaxis(rows.reshape(2, 150, 4), -1, 1))  # (2, 4, 150)
+    y = rng.integers(0, 4, (2, 150))
+    got, want, got_call, _ = _quiet(lambda: _both(x, y, axis=1, **kw))
+    np.testing.assert_array_equal(np.isnan(got[1]), np.isnan(want[1]))
+    np.testing.assert_array_equal(got[1] == 0, want[1] == 0)
+    finite = np.isfinite(want[1])
+    np.testing.assert_allclose(got[1][finite], want[1][finite], rtol=1e-14, atol=3e-15)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(got_call, got[0])
 
 
 def test_probability_special_rows(kernel_path):

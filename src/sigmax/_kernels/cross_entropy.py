@@ -35,8 +35,14 @@ finite (``+inf``, all ``-inf``) or that hold a NaN are only flagged in
 ``special``: the caller computes them on the plain path (SPEC section 4).
 Ignored rows (``keep == 0``) get loss 0 and a zero gradient.
 
-A row's result depends on the row alone, never on the batch or the number of
-threads.  The sums of the loss over rows are left to the caller (NumPy's
+Integer targets with the class axis in the middle of a C-contiguous array
+(``(N, C, H, W)`` with ``axis=1``) have their own kernel, :func:`label_tiles`,
+which reads the array in place as ``(outer, C, inner)`` and runs every loop
+across a tile of inner positions (the same arithmetic, with the exps summed
+class by class and a vectorised ``log1p``).
+
+A row's result depends on the row alone, never on the batch, the tile or the
+number of threads.  The sums of the loss over rows are left to the caller (NumPy's
 pairwise float64 sum, as on the plain path).
 """
 
@@ -49,8 +55,9 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT, exp_for, is64, rest_sum, row_sum
+from ._vmath import log1p64
 
-__all__ = ["label_rows", "prob_rows"]
+__all__ = ["label_rows", "label_tiles", "prob_rows"]
 
 
 @njit(inline="always", **JIT)
@@ -218,6 +225,171 @@ def label_rows(x, labels, keep, a, b, wy, w, eps, s, out, per, special, threads=
     args = (x, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out, per,
             special)
     _pool.run(_label_range, args, x.shape[0], threads)
+
+
+# ----------------------------------------------------------------------------
+# Integer targets with the class axis in the middle: x3 of shape (outer, C,
+# inner), C-contiguous (e.g. (N, C, H, W) with axis=1, inner = H W).  A task is a
+# tile of up to B consecutive inner positions of one outer index; every loop
+# runs across the tile (contiguous memory), so nothing is copied or transposed.
+# Row r = o * inner + k, the C order of the non-class axes.  The arithmetic per
+# row is that of _label_range; only the order of the sum of the exps differs
+# (here class by class).
+
+@njit(**JIT)
+def _column_fill(xr, mref, er, sm, cnt, nb):
+    """One class of a tile: ``er[q] = exp(xr[q] - mref[q])``, added to ``sm`` / ``cnt``.
+
+    On 1-d views, so that LLVM vectorises it (it did not through the 3-d indexing).
+    """
+    proto = xr[0]
+    exact = is64(proto)
+    for q in range(nb):
+        z, dz = _shift(xr[q], mref[q], exact)
+        v = exp_for(proto, z, dz)
+        er[q] = v
+        sm[q] += v if v != 1.0 else 0.0
+        cnt[q] += 1.0 if v == 1.0 else 0.0
+
+
+@njit(**JIT)
+def _column_max(xr, m, nb):
+    for q in range(nb):
+        v = np.float64(xr[q])
+        m[q] = v if v > m[q] else m[q]
+
+
+@njit(**JIT)
+def _tile_rows(sm, cnt, a, L, coef, nb):
+    """Per column: ``L = log1p(rest)`` (vectorised log1p) and ``coef = a / (1 + rest)``."""
+    for q in range(nb):
+        rest = sm[q] + (cnt[q] - 1.0)
+        L[q] = log1p64(rest) if rest > -1.0 else 0.0
+        coef[q] = a[q] / (1.0 + rest)
+
+
+@njit(**JIT)
+def _tile_fill(x3, o, k0, nb, mref, e, sm, cnt):
+    """``e[c, q] = exp(x3[o, c, k0 + q] - mref[q])``; ``sm``, ``cnt``: rest_sum per column."""
+    for q in range(nb):
+        sm[q] = 0.0
+        cnt[q] = 0.0
+    for c in range(x3.shape[1]):
+        _column_fill(x3[o, c, k0:k0 + nb], mref, e[c], sm, cnt, nb)
+
+
+@njit(**JIT)
+def _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc):
+    """``acc[q] = sum_c w_c (L_q - z_cq)``, the smoothing sum of each column."""
+    exact = is64(x3[0, 0, 0])
+    for q in range(nb):
+        acc[q] = 0.0
+    for c in range(x3.shape[1]):
+        wc = w[c] if has_w else 1.0
+        for q in range(nb):
+            z, dz = _shift(x3[o, c, k0 + q], mref[q], exact)
+            v = L[q] - (z + dz)
+            acc[q] += _weighted(wc, v) if has_w else v
+
+
+@njit(**JIT)
+def _column_write(xr, er, coef, sw, smoothed, outr, nb):
+    if smoothed:
+        for q in range(nb):
+            g = er[q] * coef[q] - sw
+            outr[q] = g if xr[q] > -np.inf else 0.0
+    else:
+        for q in range(nb):
+            outr[q] = er[q] * coef[q]
+
+
+@njit(**JIT)
+def _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, smoothed, out3):
+    for c in range(x3.shape[1]):
+        sw = s * (w[c] if has_w else 1.0)
+        _column_write(x3[o, c, k0:k0 + nb], e[c], coef, sw, smoothed, out3[o, c, k0:k0 + nb],
+                      nb)
+
+
+@njit(**JIT)
+def _label_tiles(x3, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, per, special,
+                 B, t0, t1):
+    """Tiles ``t0:t1`` of :func:`label_tiles`."""
+    outer, n, inner = x3.shape
+    ntile = (inner + B - 1) // B
+    e = np.empty((n, B))
+    m = np.empty(B)
+    mref = np.empty(B)
+    sm = np.empty(B)
+    cnt = np.empty(B)
+    L = np.empty(B)
+    coef = np.empty(B)
+    acc = np.empty(B)
+    exact = is64(x3[0, 0, 0])
+    for t in range(t0, t1):
+        o = t // ntile
+        k0 = (t % ntile) * B
+        nb = min(B, inner - k0)
+        r0 = o * inner + k0
+        for q in range(nb):
+            m[q] = -np.inf
+        for c in range(n):
+            _column_max(x3[o, c, k0:k0 + nb], m, nb)
+        for q in range(nb):
+            mref[q] = m[q] if (m[q] > -np.inf and m[q] < np.inf) else 0.0
+        _tile_fill(x3, o, k0, nb, mref, e, sm, cnt)
+        _tile_rows(sm, cnt, a[r0:r0 + nb], L, coef, nb)
+        if eps != 0.0:
+            _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc)
+        if want_grad:
+            _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, eps != 0.0, out3)
+        for q in range(nb):
+            r = r0 + q
+            k = k0 + q
+            if not keep[r]:
+                per[r] = 0.0
+                if want_grad:
+                    for c in range(n):
+                        out3[o, c, k] = 0.0
+                continue
+            if not (m[q] > -np.inf and m[q] < np.inf) or sm[q] != sm[q]:
+                special[r] = 1
+                continue
+            y = labels[r]
+            zy, dzy = _shift(x3[o, y, k], m[q], exact)
+            nls_y = L[q] - (zy + dzy)
+            loss = (1.0 - eps) * (_weighted(wy[r], nls_y) if has_w else nls_y)
+            if eps != 0.0:
+                loss += (eps / n) * acc[q]
+            per[r] = loss
+            if want_grad:
+                rest = sm[q] + (cnt[q] - 1.0)
+                ey = e[y, q]
+                g = (b[r] * ((ey - 1.0) - rest) + (a[r] - b[r]) * ey) / (1.0 + rest)
+                g -= s * (w[y] if has_w else 1.0)
+                out3[o, y, k] = g if x3[o, y, k] > -np.inf else 0.0
+
+
+#: Tile widths of :func:`label_tiles`: at most this many inner positions, and a
+#: float64 exp buffer of at most _TILE_ELEMENTS (256 KiB, in L2).
+_TILE, _TILE_ELEMENTS = 256, 1 << 15
+
+
+def label_tiles(x3, labels, keep, a, b, wy, w, eps, s, out3, per, special, threads=1):
+    """:func:`label_rows` for ``x3`` of shape ``(outer, C, inner)`` (classes in the middle).
+
+    The arguments are those of :func:`label_rows`, the per-row ones in the C
+    order of ``(outer, inner)``; ``out3`` has ``x3``'s shape, or is None.
+    """
+    outer, n, inner = x3.shape
+    B = int(max(1, min(_TILE, inner, _TILE_ELEMENTS // n)))
+    want_grad = out3 is not None
+    out3 = out3 if want_grad else np.zeros((1, 1, 1), dtype=x3.dtype)
+    has_w = w is not None
+    w = w if has_w else np.ones(1)
+    args = (x3, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out3, per,
+            special, B)
+    _pool.run(_label_tiles, args, outer * ((inner + B - 1) // B), threads)
 
 
 @njit(**JIT)

@@ -14,8 +14,10 @@ None, or ``NotImplemented`` where the plain path should do the whole job (no
 rows or no classes).
 
 Extra memory beyond the gradient (which is the result): a few float64 arrays
-of one value per row, three float64 rows per thread in the kernel, and, where
-the class axis is not the last one of a C-contiguous array, one block of
+of one value per row and three float64 rows (or one 256 KiB tile) per thread in
+the kernel.  Integer targets with the class axis in the middle of a
+C-contiguous array are read in place (``label_tiles``); other layouts, and
+probability targets with the class axis not last, are moved one block of
 :data:`_MOVE_BLOCK` elements (4 or 8 MiB) and its gradient at a time.
 """
 
@@ -52,7 +54,7 @@ def _rows_of(moved, lead, idx):
     return moved[np.unravel_index(idx, lead)]
 
 
-def _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows):
+def _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows, run_tiles=None):
     """Run the kernel over the rows of ``arr`` (class axis ``ax``); ``(per, grad)``.
 
     ``run_block(xb, ob, r0, r1, per, special)`` runs the kernel on the rows
@@ -61,7 +63,9 @@ def _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows):
     None).  A C-contiguous, writeable array with the classes last is a single
     block (views of the input and of the gradient); otherwise blocks of
     :data:`_MOVE_BLOCK` elements are copied with the class axis moved last and
-    their gradient copied back.  ``plain_rows(idx, xs)`` computes the flagged
+    their gradient copied back, unless ``run_tiles(x3, out3, per, special)`` is
+    given: then a C-contiguous array with the classes in the middle is read in
+    place as ``x3`` of shape ``(outer, C, inner)``.  ``plain_rows(idx, xs)`` computes the flagged
     rows ``idx`` (their logits ``xs``, (k, C)) on the plain path and returns
     ``(per, grad_rows)``.
     """
@@ -73,9 +77,14 @@ def _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows):
     grad = np.empty(arr.shape, dtype=out_dtype) if want_grad else None
     moved = np.moveaxis(arr, ax, -1)
     gmoved = np.moveaxis(grad, ax, -1) if want_grad else None
-    if ax == arr.ndim - 1 and arr.flags.c_contiguous and arr.flags.writeable:
+    in_place = arr.flags.c_contiguous and arr.flags.writeable
+    if ax == arr.ndim - 1 and in_place:
         run_block(arr.reshape(rows, c), grad.reshape(rows, c) if want_grad else None,
                   0, rows, per, special)
+    elif in_place and run_tiles is not None:
+        shape3 = (math.prod(arr.shape[:ax]), c, math.prod(arr.shape[ax + 1:]))
+        run_tiles(arr.reshape(shape3), grad.reshape(shape3) if want_grad else None, per,
+                  special)
     else:
         r0 = 0
         for idx in row_blocks(lead, c, _MOVE_BLOCK):
@@ -146,11 +155,15 @@ def label_loss(arr, ax, labels, keep, w, eps, scale, want_grad, out_dtype):
         _k.label_rows(xb, cols[r0:r1], keep8[r0:r1], a[r0:r1], b[r0:r1], wy[r0:r1], w, eps,
                       s, ob, per[r0:r1], special[r0:r1], _threads(xb.size))
 
+    def run_tiles(x3, out3, per, special):
+        _k.label_tiles(x3, cols, keep8, a, b, wy, w, eps, s, out3, per, special,
+                       _threads(x3.size))
+
     def plain_rows(idx, xs):
         return _plain_rows(_LabelPass(labels1[idx], keep1[idx], w, eps, scale, c), xs,
                            want_grad)
 
-    return _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows)
+    return _drive(arr, ax, out_dtype, want_grad, run_block, plain_rows, run_tiles)
 
 
 def prob_loss(arr, ax, target, w, eps, scale, want_grad, out_dtype):
