@@ -245,6 +245,23 @@ def test_one_value_per_row_long_rows_bitwise_across_threads(rng, kernel_path):
     np.testing.assert_array_equal(part[1], one[1][7:19])
 
 
+def test_few_classes_bitwise_across_threads_and_blocks(rng, kernel_path):
+    x = (rng.standard_normal((5000, 7)) * 5).astype(np.float32)
+    y = rng.integers(0, 7, 5000)
+    previous = sx.set_num_threads(1)
+    try:
+        one = sx.cross_entropy.value_and_grad(x, y, reduction="none")
+        sx.set_num_threads(2)
+        two = sx.cross_entropy.value_and_grad(x, y, reduction="none")
+        part = sx.cross_entropy.value_and_grad(x[300:301], y[300:301], reduction="none")
+    finally:
+        sx.set_num_threads(previous)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(part[0], one[0][300:301])
+    np.testing.assert_array_equal(part[1], one[1][300:301])
+
+
 # ---------------------------------------------------------------------------
 # SPEC section 4 on the kernel: special rows among ordinary ones.
 
@@ -268,10 +285,17 @@ SPECIAL_ROWS = np.array([
                                 dict(reduction="mean", weight=[1, 2, 0.5, 3]),
                                 dict(reduction="none", ignore_index=2, label_smoothing=0.1)],
                          ids=["none", "smooth-w", "mean-w", "ignored"])
-def test_special_rows_as_on_the_plain_path(rng, dtype, kw):
+@pytest.mark.parametrize("width", [4, 40], ids=["few-classes", "rows"])
+def test_special_rows_as_on_the_plain_path(rng, dtype, kw, width):
+    # 4 classes: the transposed blocks of _label_small; 40: one row at a time
+    # (the special rows padded with masked classes, which keeps their kind).
     with np.errstate(over="ignore"):
         x = np.concatenate([SPECIAL_ROWS, rng.standard_normal((40, 4))]).astype(dtype)
     x = x[rng.permutation(len(x))]
+    if width > 4:
+        x = np.concatenate([x, np.full((len(x), width - 4), -INF, dtype)], axis=1)
+        if kw.get("weight") is not None:
+            kw = dict(kw, weight=list(kw["weight"]) + [1.0] * (width - 4))
     for y in (np.zeros(len(x), int), rng.integers(0, 4, len(x)), np.full(len(x), 2)):
         got, want, got_call, want_call = _quiet(lambda: _both(x, y, **kw))
         np.testing.assert_array_equal(np.isnan(got[0]), np.isnan(want[0]))

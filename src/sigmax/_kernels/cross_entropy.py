@@ -35,6 +35,10 @@ finite (``+inf``, all ``-inf``) or that hold a NaN are only flagged in
 ``special``: the caller computes them on the plain path (SPEC section 4).
 Ignored rows (``keep == 0``) get loss 0 and a zero gradient.
 
+Rows of at most :data:`SMALL` classes are computed the same way, in blocks
+of rows transposed into such tiles (:func:`_label_small`): a loop along a row
+of a few classes costs more in overhead than in arithmetic.
+
 Integer targets with the class axis in the middle of a C-contiguous array
 (``(N, C, H, W)`` with ``axis=1``) have their own kernel, :func:`label_tiles`,
 which reads the array in place as ``(outer, C, inner)`` and runs every loop
@@ -98,6 +102,9 @@ def _nll_terms(xi, n, m, L, w, has_w, t):
         v = L - (z + dz)
         t[j] = _weighted(w[j], v) if has_w else v
 
+
+#: Rows of at most SMALL classes are computed in transposed blocks (_label_small).
+SMALL = 32
 
 #: Independent maxima of :func:`_row_max` (16 float32 logits: one 64-byte line).
 _LANES = 16
@@ -224,7 +231,10 @@ def label_rows(x, labels, keep, a, b, wy, w, eps, s, out, per, special, threads=
     w = w if has_w else np.ones(1)
     args = (x, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out, per,
             special)
-    _pool.run(_label_range, args, x.shape[0], threads)
+    if x.shape[1] <= SMALL:
+        _pool.run(_label_small, args + (_TILE,), (x.shape[0] + _TILE - 1) // _TILE, threads)
+    else:
+        _pool.run(_label_range, args, x.shape[0], threads)
 
 
 # ----------------------------------------------------------------------------
@@ -312,62 +322,96 @@ def _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, smoothed, out3):
 
 
 @njit(**JIT)
+def _tile(x3, o, k0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, per,
+          special, e, m, mref, sm, cnt, L, coef, acc):
+    """One tile: columns ``k0:k0 + nb`` of ``x3[o]``, rows ``r0:r0 + nb`` of the per-row arrays.
+
+    ``e`` (C, B) and the (B,) arrays after it are scratch.
+    """
+    n = x3.shape[1]
+    exact = is64(x3[0, 0, 0])
+    for q in range(nb):
+        m[q] = -np.inf
+    for c in range(n):
+        _column_max(x3[o, c, k0:k0 + nb], m, nb)
+    for q in range(nb):
+        mref[q] = m[q] if (m[q] > -np.inf and m[q] < np.inf) else 0.0
+    _tile_fill(x3, o, k0, nb, mref, e, sm, cnt)
+    _tile_rows(sm, cnt, a[r0:r0 + nb], L, coef, nb)
+    if eps != 0.0:
+        _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc)
+    if want_grad:
+        _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, eps != 0.0, out3)
+    for q in range(nb):
+        r = r0 + q
+        k = k0 + q
+        if not keep[r]:
+            per[r] = 0.0
+            if want_grad:
+                for c in range(n):
+                    out3[o, c, k] = 0.0
+            continue
+        if not (m[q] > -np.inf and m[q] < np.inf) or sm[q] != sm[q]:
+            special[r] = 1
+            continue
+        y = labels[r]
+        zy, dzy = _shift(x3[o, y, k], m[q], exact)
+        nls_y = L[q] - (zy + dzy)
+        loss = (1.0 - eps) * (_weighted(wy[r], nls_y) if has_w else nls_y)
+        if eps != 0.0:
+            loss += (eps / n) * acc[q]
+        per[r] = loss
+        if want_grad:
+            rest = sm[q] + (cnt[q] - 1.0)
+            ey = e[y, q]
+            g = (b[r] * ((ey - 1.0) - rest) + (a[r] - b[r]) * ey) / (1.0 + rest)
+            g -= s * (w[y] if has_w else 1.0)
+            out3[o, y, k] = g if x3[o, y, k] > -np.inf else 0.0
+
+
+@njit(**JIT)
 def _label_tiles(x3, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, per, special,
                  B, t0, t1):
     """Tiles ``t0:t1`` of :func:`label_tiles`."""
     outer, n, inner = x3.shape
     ntile = (inner + B - 1) // B
     e = np.empty((n, B))
-    m = np.empty(B)
-    mref = np.empty(B)
-    sm = np.empty(B)
-    cnt = np.empty(B)
-    L = np.empty(B)
-    coef = np.empty(B)
-    acc = np.empty(B)
-    exact = is64(x3[0, 0, 0])
+    m, mref, sm, cnt = np.empty(B), np.empty(B), np.empty(B), np.empty(B)
+    L, coef, acc = np.empty(B), np.empty(B), np.empty(B)
     for t in range(t0, t1):
         o = t // ntile
         k0 = (t % ntile) * B
-        nb = min(B, inner - k0)
-        r0 = o * inner + k0
+        _tile(x3, o, k0, min(B, inner - k0), o * inner + k0, labels, keep, a, b, wy, w, has_w,
+              eps, s, want_grad, out3, per, special, e, m, mref, sm, cnt, L, coef, acc)
+
+
+@njit(**JIT)
+def _label_small(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, per, special,
+                 B, t0, t1):
+    """Blocks ``t0:t1`` of B rows of a (rows, C) array with few classes.
+
+    Each block is transposed into a (1, C, B) tile, computed as a tile of
+    :func:`_label_tiles` (loops across the rows instead of along a short row),
+    and its gradient transposed back.
+    """
+    rows, n = x.shape
+    xt = np.empty((1, n, B), dtype=x.dtype)
+    ot = np.empty((1, n, B), dtype=out.dtype)
+    e = np.empty((n, B))
+    m, mref, sm, cnt = np.empty(B), np.empty(B), np.empty(B), np.empty(B)
+    L, coef, acc = np.empty(B), np.empty(B), np.empty(B)
+    for t in range(t0, t1):
+        r0 = t * B
+        nb = min(B, rows - r0)
         for q in range(nb):
-            m[q] = -np.inf
-        for c in range(n):
-            _column_max(x3[o, c, k0:k0 + nb], m, nb)
-        for q in range(nb):
-            mref[q] = m[q] if (m[q] > -np.inf and m[q] < np.inf) else 0.0
-        _tile_fill(x3, o, k0, nb, mref, e, sm, cnt)
-        _tile_rows(sm, cnt, a[r0:r0 + nb], L, coef, nb)
-        if eps != 0.0:
-            _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc)
+            for c in range(n):
+                xt[0, c, q] = x[r0 + q, c]
+        _tile(xt, 0, 0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, ot, per,
+              special, e, m, mref, sm, cnt, L, coef, acc)
         if want_grad:
-            _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, eps != 0.0, out3)
-        for q in range(nb):
-            r = r0 + q
-            k = k0 + q
-            if not keep[r]:
-                per[r] = 0.0
-                if want_grad:
-                    for c in range(n):
-                        out3[o, c, k] = 0.0
-                continue
-            if not (m[q] > -np.inf and m[q] < np.inf) or sm[q] != sm[q]:
-                special[r] = 1
-                continue
-            y = labels[r]
-            zy, dzy = _shift(x3[o, y, k], m[q], exact)
-            nls_y = L[q] - (zy + dzy)
-            loss = (1.0 - eps) * (_weighted(wy[r], nls_y) if has_w else nls_y)
-            if eps != 0.0:
-                loss += (eps / n) * acc[q]
-            per[r] = loss
-            if want_grad:
-                rest = sm[q] + (cnt[q] - 1.0)
-                ey = e[y, q]
-                g = (b[r] * ((ey - 1.0) - rest) + (a[r] - b[r]) * ey) / (1.0 + rest)
-                g -= s * (w[y] if has_w else 1.0)
-                out3[o, y, k] = g if x3[o, y, k] > -np.inf else 0.0
+            for q in range(nb):
+                for c in range(n):
+                    out[r0 + q, c] = ot[0, c, q]
 
 
 #: Tile widths of :func:`label_tiles`: at most this many inner positions, and a
