@@ -369,6 +369,11 @@ def _handle(name, method, args, kwargs):
     if impl is None:
         return NotImplemented
     arrays = [a for a in _foreign_arrays(args) if not isinstance(a, np.ndarray)]
+    if arrays and type(arrays[0]).__module__.startswith("torch"):
+        from . import _triton  # CUDA tensors: the Triton kernels when triton imports
+        out = _triton.handle(name, method, args, kwargs)
+        if out is not NotImplemented:
+            return out
     ctx = _Context((arrays or _foreign_arrays(args))[0])
     # NumPy-backed namespaces (array-api-strict, NumPy itself) must not warn.
     with np.errstate(all="ignore"):

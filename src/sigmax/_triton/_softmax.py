@@ -1,0 +1,216 @@
+"""Triton kernels for softmax, log_softmax and logsumexp over the last axis, and their products.
+
+Layout: the launchers take a contiguous 2-D float tensor ``(rows, n)`` (the
+dispatch moves the reduced axis last); one program handles one row.
+
+Design decisions
+----------------
+* **One read for rows that fit in registers.**  For ``n <= MAX_SINGLE`` the row
+  is loaded once into registers, reduced with :func:`._rows.block_stats` and
+  normalised from the registers: one read and one write of the row, the
+  minimum traffic (what a device copy of the same bytes costs).  ``MAX_SINGLE``
+  is 65536 elements: with 16 warps (512 threads) that is 128 float32 registers
+  a thread, the most that does not spill on an H100/H200.
+* **Longer rows** (e.g. ``2**20`` classes) stream through the row in
+  ``LOOP_BLOCK`` chunks with the online max / sum-exp merge of
+  :mod:`._rows` (one read for ``logsumexp``, which writes one value per row);
+  softmax and log_softmax then need a second read to write the normalised
+  values, since a row of 4 MiB does not fit in one SM's 228 KiB of SRAM.  That
+  costs 1.5 x the copy time at best; the design note in docs/gpu.md explains
+  what would remove it (a cluster of CTAs sharing the row in distributed
+  shared memory, or a spin-wait on the per-row partial states).
+* **Accumulation in float32** for every input dtype (float32, float16,
+  bfloat16); the result is stored in the input's dtype.  float64 tensors are
+  not sent here (the dispatch returns NotImplemented and the generic path,
+  which keeps float64, computes them).
+* **Policy (SPEC section 4)**: all ``-inf`` rows give softmax 0, log_softmax and
+  logsumexp ``-inf`` and zero products; ``+inf`` entries share the mass; a NaN
+  makes the row NaN; ``exp`` is only evaluated on ``x - m <= 0`` (no overflow)
+  and never on ``-inf - (-inf)``.
+* **Products** (vjp / jvp, and autograd's backward) are computed from the
+  saved output ``y`` and the per-row logsumexp: softmax ``y * (g - <g, y>)``,
+  log_softmax vjp ``g - exp(y) * sum(g)`` and jvp ``v - <exp(y), v>``.  Rows
+  whose logsumexp is infinite (dead or ``+inf`` rows) get zeros, as on the
+  NumPy path.
+* Block sizes come from :func:`launch_params` (a rule, not autotuning: the
+  choice is the row length's power of two, and autotuning the interpreter
+  would run every configuration).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+from ._rows import block_stats, finish_lse, log1p, merge
+
+__all__ = ["MAX_SINGLE", "LOOP_BLOCK", "launch_params", "forward", "product"]
+
+MAX_SINGLE = 65536
+LOOP_BLOCK = 8192
+
+SOFTMAX, LOG_SOFTMAX, LSE = 0, 1, 2          # forward modes
+VJP_SOFTMAX, VJP_LOG, JVP_LOG = 0, 1, 2      # product modes (softmax's jvp is its vjp)
+
+
+@triton.jit
+def _normalise(x, m, s, k, q, LOG: tl.constexpr):
+    m_safe = tl.where(m > float("-inf"), m, 0.0)
+    kf = k.to(tl.float32)
+    if LOG:
+        y = (x - m_safe) - log1p(s)
+        y = tl.where(k > 0, tl.where(x == float("inf"), -tl.log(kf), float("-inf")), y)
+    else:
+        y = tl.exp(x - m_safe) / (1.0 + s)
+        y = tl.where(k > 0, tl.where(x == float("inf"), 1.0 / kf, 0.0), y)
+    return tl.where(q > 0, float("nan"), y)
+
+
+@triton.jit
+def _forward_kernel(x_ptr, y_ptr, lse_ptr, n, stride_x, stride_y,
+                    MODE: tl.constexpr, BLOCK: tl.constexpr, SINGLE: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    x_row = x_ptr + row * stride_x
+    y_row = y_ptr + row * stride_y
+    offs = tl.arange(0, BLOCK)
+    if SINGLE:
+        mask = offs < n
+        x = tl.load(x_row + offs, mask=mask, other=float("-inf")).to(tl.float32)
+        m, s, k, q = block_stats(x)
+        tl.store(lse_ptr + row, finish_lse(m, s, k, q))
+        if MODE != 2:
+            tl.store(y_row + offs, _normalise(x, m, s, k, q, MODE == 1), mask=mask)
+    else:
+        m = float("-inf")
+        s = 0.0
+        k = 0
+        q = 0
+        for start in range(0, n, BLOCK):
+            mask = start + offs < n
+            xb = tl.load(x_row + start + offs, mask=mask, other=float("-inf")).to(tl.float32)
+            bm, bs, bk, bq = block_stats(xb)
+            m, s = merge(m, s, bm, bs)
+            k += bk
+            q += bq
+        tl.store(lse_ptr + row, finish_lse(m, s, k, q))
+        if MODE != 2:
+            for start in range(0, n, BLOCK):
+                mask = start + offs < n
+                xb = tl.load(x_row + start + offs, mask=mask,
+                             other=float("-inf")).to(tl.float32)
+                tl.store(y_row + start + offs, _normalise(xb, m, s, k, q, MODE == 1),
+                         mask=mask)
+
+
+@triton.jit
+def _product_terms(y, t, MODE: tl.constexpr):
+    """Per-entry terms of the row sum: ``<t, y>`` (softmax), ``sum t`` or ``<exp y, t>``."""
+    if MODE == 0:
+        return tl.where(y != 0.0, t * y, 0.0)
+    elif MODE == 1:
+        return tl.where(y > float("-inf"), t, 0.0)
+    else:
+        return tl.where(y > float("-inf"), t * tl.exp(y), 0.0)
+
+
+@triton.jit
+def _product_value(y, t, r, MODE: tl.constexpr):
+    if MODE == 0:
+        out = y * (t - r)
+    elif MODE == 1:
+        out = t - tl.exp(y) * r
+    else:
+        out = t - r
+    if MODE != 0:
+        out = tl.where(y > float("-inf"), out, 0.0)
+    return out
+
+
+@triton.jit
+def _pad(y, mask, MODE: tl.constexpr):
+    """Padding of ``y`` beyond the row: 0 for softmax, ``-inf`` for log_softmax."""
+    if MODE != 0:
+        y = tl.where(mask, y, float("-inf"))
+    return y
+
+
+@triton.jit
+def _product_kernel(y_ptr, t_ptr, lse_ptr, out_ptr, n, stride_y, stride_t, stride_o,
+                    MODE: tl.constexpr, BLOCK: tl.constexpr, SINGLE: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    y_row = y_ptr + row * stride_y
+    t_row = t_ptr + row * stride_t
+    o_row = out_ptr + row * stride_o
+    lse = tl.load(lse_ptr + row)
+    live = (lse > float("-inf")) & (lse < float("inf"))
+    dead_value = tl.where(lse != lse, float("nan"), 0.0)
+    offs = tl.arange(0, BLOCK)
+    if SINGLE:
+        mask = offs < n
+        y = _pad(tl.load(y_row + offs, mask=mask, other=0.0).to(tl.float32), mask, MODE)
+        t = tl.load(t_row + offs, mask=mask, other=0.0).to(tl.float32)
+        r = tl.sum(_product_terms(y, t, MODE), axis=0)
+        out = tl.where(live, _product_value(y, t, r, MODE), dead_value)
+        tl.store(o_row + offs, out, mask=mask)
+    else:
+        r = 0.0
+        for start in range(0, n, BLOCK):
+            mask = start + offs < n
+            y = _pad(tl.load(y_row + start + offs, mask=mask, other=0.0).to(tl.float32),
+                     mask, MODE)
+            t = tl.load(t_row + start + offs, mask=mask, other=0.0).to(tl.float32)
+            r += tl.sum(_product_terms(y, t, MODE), axis=0)
+        for start in range(0, n, BLOCK):
+            mask = start + offs < n
+            y = _pad(tl.load(y_row + start + offs, mask=mask, other=0.0).to(tl.float32),
+                     mask, MODE)
+            t = tl.load(t_row + start + offs, mask=mask, other=0.0).to(tl.float32)
+            out = tl.where(live, _product_value(y, t, r, MODE), dead_value)
+            tl.store(o_row + start + offs, out, mask=mask)
+
+
+def launch_params(n: int, block: int | None = None):
+    """``(BLOCK, SINGLE, num_warps)`` for rows of ``n`` elements (``block`` forces the loop)."""
+    if block is not None:
+        b = triton.next_power_of_2(block)
+        return b, n <= b, 4
+    if n <= MAX_SINGLE:
+        b = max(16, triton.next_power_of_2(n))
+        warps = 1 if b <= 256 else 4 if b <= 2048 else 8 if b <= 16384 else 16
+        return b, True, warps
+    return LOOP_BLOCK, False, 8
+
+
+def forward(x: torch.Tensor, mode: int, *, out_dtype=None, block: int | None = None):
+    """Run the forward kernel on ``x`` of shape ``(rows, n)``: ``(y or None, lse float32)``."""
+    rows, n = x.shape
+    x = x.contiguous()
+    lse = torch.empty(rows, dtype=torch.float32, device=x.device)
+    y = None if mode == LSE else torch.empty((rows, n), dtype=out_dtype or x.dtype,
+                                             device=x.device)
+    if rows == 0:
+        return y, lse
+    blk, single, warps = launch_params(n, block)
+    y_arg = lse if y is None else y
+    with np.errstate(all="ignore"):  # the interpreter computes in NumPy
+        _forward_kernel[(rows,)](x, y_arg, lse, n, x.stride(0),
+                                 0 if y is None else y.stride(0), MODE=mode, BLOCK=blk, SINGLE=single, num_warps=warps)
+    return y, lse
+
+
+def product(y: torch.Tensor, t: torch.Tensor, lse: torch.Tensor, mode: int, *,
+            out_dtype=None, block: int | None = None):
+    """Run the product kernel: ``y`` the forward output, ``t`` the cotangent or tangent."""
+    rows, n = y.shape
+    y = y.contiguous()
+    t = t.contiguous()
+    out = torch.empty((rows, n), dtype=out_dtype or y.dtype, device=y.device)
+    if rows == 0:
+        return out
+    blk, single, warps = launch_params(n, block)
+    with np.errstate(all="ignore"):
+        _product_kernel[(rows,)](y, t, lse, out, n, y.stride(0), t.stride(0), out.stride(0),
+                                 MODE=mode, BLOCK=blk, SINGLE=single, num_warps=warps)
+    return out
