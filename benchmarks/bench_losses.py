@@ -3,6 +3,8 @@
     python benchmarks/bench_losses.py [--shapes 4096x8192 16384x1000] [--repeat 5]
                                       [--threads 1] [--passes]
 
+A shape is ``NxC`` or ``NxCxHxW...`` (the classes on axis 1, PyTorch's layout, as
+in segmentation: ``--shapes 8x21x128x128``; sigmax is called with ``axis=1``).
 For each shape (float32 logits, int64 targets, ``reduction='mean'``) each method
 runs in a fresh subprocess on the same arrays (regenerated from a seed), so that
 its peak memory is its own:
@@ -27,7 +29,7 @@ than one thread), and the peak memory beyond the inputs and the
 gradient: by tracemalloc (NumPy reports its buffers to it; torch's allocator
 does not, so torch shows ``-``) and by the RSS high-water mark (``VmHWM``,
 reset after the warm-up, minus the RSS once the inputs and one gradient exist), both
-also in copies of the logits (``4 N C`` bytes).  The gradients of the three
+also in copies of the logits (``4 N C ...`` bytes).  The gradients of the three
 are compared at the end.
 """
 
@@ -48,10 +50,11 @@ from _memory import peak_rss, reset_peak_rss, status_bytes
 MiB = 2.0**20
 
 
-def make_inputs(n, c, seed=0):
+def make_inputs(shape, seed=0):
+    """float32 logits of ``shape``, the classes on axis 1 (PyTorch's layout), and labels."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c), dtype=np.float32) * np.float32(3.0)
-    y = rng.integers(0, c, n)
+    x = rng.standard_normal(shape, dtype=np.float32) * np.float32(3.0)
+    y = rng.integers(0, shape[1], shape[:1] + shape[2:])
     return x, y
 
 
@@ -71,8 +74,8 @@ def plain_numpy(x, y):
     return loss, g
 
 
-def run_one(method, n, c, repeat, threads, block_elements=None):
-    x, y = make_inputs(n, c)
+def run_one(method, shape, repeat, threads, block_elements=None):
+    x, y = make_inputs(shape)
     grad_bytes = x.nbytes
     if method == "torch":
         import torch
@@ -99,9 +102,9 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
         def call():
             if method == "sigmax-plain":
                 with _dispatch.plain_only():
-                    loss, g = sx.cross_entropy.value_and_grad(x, y)
+                    loss, g = sx.cross_entropy.value_and_grad(x, y, axis=1)
             else:
-                loss, g = sx.cross_entropy.value_and_grad(x, y)
+                loss, g = sx.cross_entropy.value_and_grad(x, y, axis=1)
             return float(loss), g
     else:
         def call():
@@ -136,14 +139,15 @@ def run_one(method, n, c, repeat, threads, block_elements=None):
                 trace_extra=trace, rss_extra=max(rss_extra, 0), logits_bytes=x.nbytes)
 
 
-def passes(n, c, repeat, threads):
+def passes(shape, repeat, threads):
     """CPU ms of the kernel's passes on one shape (``--passes``): where its time goes."""
     import sigmax as sx
     from numba import njit
     from sigmax._kernels import cross_entropy as k
 
     sx.set_num_threads(threads)
-    x, y = make_inputs(n, c)
+    n, c = shape
+    x, y = make_inputs(shape)
 
     @njit(nogil=True)
     def maxima(x, out):
@@ -161,15 +165,14 @@ def passes(n, c, repeat, threads):
         return 1e3 * float(np.median(ts))
 
     cols, keep = y.astype(np.int64), np.ones(n, np.uint8)
-    a = np.full(n, 1.0 / n)
     per, special, out, m = np.empty(n), np.zeros(n, np.uint8), np.empty_like(x), np.empty(n)
     rows = [
         ("max pass alone", lambda: maxima(x, m)),
         ("max + exp + sum (the loss alone)",
-         lambda: k.label_rows(x, cols, keep, a, a, a, None, 0.0, 0.0, None, per, special,
+         lambda: k.label_rows(x, cols, keep, None, 0.0, 1.0 / n, c, None, per, special,
                               threads)),
         ("... + gradient write (buffer reused)",
-         lambda: k.label_rows(x, cols, keep, a, a, a, None, 0.0, 0.0, out, per, special,
+         lambda: k.label_rows(x, cols, keep, None, 0.0, 1.0 / n, c, out, per, special,
                               threads)),
         ("fresh gradient array, first touch", lambda: np.empty_like(x).fill(0)),
         ("sx.cross_entropy.value_and_grad", lambda: sx.cross_entropy.value_and_grad(x, y)),
@@ -194,12 +197,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.passes:
         for shape in args.shapes:
-            passes(*map(int, shape.split("x")), args.repeat, args.threads)
+            passes(tuple(map(int, shape.split("x"))), args.repeat, args.threads)
         return
     if args._child:
         method, shape = args._child.split(":")
-        n, c = map(int, shape.split("x"))
-        print(json.dumps(run_one(method, n, c, args.repeat, args.threads,
+        print(json.dumps(run_one(method, tuple(map(int, shape.split("x"))), args.repeat,
+                                 args.threads,
                                  args.block_elements)))
         return
     print(f"cross_entropy.value_and_grad, float32, reduction='mean', repeat={args.repeat}, "
@@ -212,6 +215,8 @@ def main(argv=None):
     for shape in args.shapes:
         rows, grads = [], {}
         for method in args.methods:
+            if method == "numpy" and shape.count("x") != 1:
+                continue  # the plain NumPy code is written for (N, C)
             if method == "torch":
                 try:
                     import torch  # noqa: F401

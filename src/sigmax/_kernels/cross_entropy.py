@@ -83,6 +83,19 @@ def _weighted(w, v):
     return 0.0 if (w == 0.0 and v == v) else w * v
 
 
+@njit(inline="always", **JIT)
+def _row_coefs(labels, keep, r, w, has_w, eps, scale, wtot, n):
+    """``(y, w_y, a, b)`` of row ``r``, in the order of operations of ``_LabelPass``.
+
+    ``y`` is 0 on an ignored row (whose label may be any integer).
+    """
+    y = labels[r] if keep[r] else 0
+    wy = w[y] if has_w else 1.0
+    a = ((1.0 - eps) * wy + (eps / n) * wtot) * scale
+    b = (1.0 - eps) * scale * wy
+    return y, wy, a, b
+
+
 @njit(**JIT)
 def _fill(xi, n, m, e):
     """``e[:n] = exp(xi[:n] - m)`` (exactly 1 at the maxima, 0 at ``-inf``)."""
@@ -170,7 +183,7 @@ def _zero(out_row, n):
 
 
 @njit(**JIT)
-def _label_range(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, per, special,
+def _label_range(x, labels, keep, w, has_w, eps, scale, wtot, s, want_grad, out, per, special,
                  r0, r1):
     """Rows ``r0:r1`` of :func:`label_rows`."""
     n = x.shape[1]
@@ -191,46 +204,48 @@ def _label_range(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, pe
             continue
         L = math.log1p(rest)
         d = 1.0 + rest
-        y = labels[i]
+        y, wy, a, b = _row_coefs(labels, keep, i, w, has_w, eps, scale, wtot, n)
         zy, dzy = _shift(xi[y], m, exact)
         nls_y = L - (zy + dzy)
-        loss = (1.0 - eps) * (_weighted(wy[i], nls_y) if has_w else nls_y)
+        loss = (1.0 - eps) * (_weighted(wy, nls_y) if has_w else nls_y)
         if eps != 0.0:
             _nll_terms(xi, n, m, L, w, has_w, t)
             loss += (eps / n) * row_sum(t, n)
         per[i] = loss
         if not want_grad:
             continue
-        coef = a[i] / d
+        coef = a / d
         if eps != 0.0:
             _write_smoothed(xi, e, n, coef, s, w, has_w, out[i])
         else:
             # e is 0 at -inf logits: the gradient is 0 there without a test.
             _write_plain(e, n, coef, out[i])
         ey = e[y]
-        g = (b[i] * ((ey - 1.0) - rest) + (a[i] - b[i]) * ey) / d
+        g = (b * ((ey - 1.0) - rest) + (a - b) * ey) / d
         g -= s * (w[y] if has_w else 1.0)
         out[i, y] = g if xi[y] > -np.inf else 0.0
 
 
-def label_rows(x, labels, keep, a, b, wy, w, eps, s, out, per, special, threads=1):
+def label_rows(x, labels, keep, w, eps, scale, wtot, out, per, special, threads=1):
     """Cross-entropy of integer targets over the rows of ``x`` (``rows, C >= 1``).
 
-    ``labels`` (int64, ``(rows,)``, valid indices also on ignored rows),
-    ``keep`` (uint8), ``a``, ``b``, ``wy`` (float64 ``(rows,)``: the
-    coefficients of the module docstring and ``w_y``), ``w`` the class weights
-    (float64 ``(C,)``) or None, ``eps`` the smoothing and ``s`` its gradient
-    factor ``eps scale / C``.  Writes the per-row losses into ``per`` (float64),
-    the gradient into ``out`` (``x``'s shape and dtype, or None for the loss
-    alone) and 1 into ``special`` (uint8, zeros) for the rows left to the
-    caller.  ``threads``: the number of threads.
+    ``labels`` (int64, ``(rows,)``; any integer on ignored rows), ``keep``
+    (uint8, 0 on ignored rows), ``w`` the class weights (float64 ``(C,)``) or
+    None, ``eps`` the smoothing, ``scale`` the reduction's gradient factor and
+    ``wtot`` the sum of the weights (``C`` without weights): the row
+    coefficients ``a``, ``b`` of the module docstring are formed from them per
+    row.  Writes the per-row losses into ``per`` (float64), the gradient into
+    ``out`` (``x``'s shape and dtype, or None for the loss alone) and 1 into
+    ``special`` (uint8, zeros) for the rows left to the caller.  ``threads``:
+    the number of threads.
     """
     want_grad = out is not None
     out = out if want_grad else np.zeros((1, 1), dtype=x.dtype)
     has_w = w is not None
     w = w if has_w else np.ones(1)
-    args = (x, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out, per,
-            special)
+    s = (eps / x.shape[1]) * scale
+    args = (x, labels, keep, w, has_w, float(eps), float(scale), float(wtot), float(s),
+            want_grad, out, per, special)
     if x.shape[1] <= SMALL:
         _pool.run(_label_small, args + (_TILE,), (x.shape[0] + _TILE - 1) // _TILE, threads)
     else:
@@ -271,7 +286,10 @@ def _column_max(xr, m, nb):
 
 @njit(**JIT)
 def _tile_rows(sm, cnt, a, L, coef, nb):
-    """Per column: ``L = log1p(rest)`` (vectorised log1p) and ``coef = a / (1 + rest)``."""
+    """Per column: ``L = log1p(rest)`` (vectorised log1p) and ``coef = a / (1 + rest)``.
+
+    ``a`` holds the columns' ``a`` on entry (a (B,) scratch array).
+    """
     for q in range(nb):
         rest = sm[q] + (cnt[q] - 1.0)
         L[q] = log1p64(rest) if rest > -1.0 else 0.0
@@ -322,7 +340,7 @@ def _tile_write(x3, o, k0, nb, e, coef, s, w, has_w, smoothed, out3):
 
 
 @njit(**JIT)
-def _tile(x3, o, k0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, per,
+def _tile(x3, o, k0, nb, r0, labels, keep, w, has_w, eps, scale, wtot, s, want_grad, out3, per,
           special, e, m, mref, sm, cnt, L, coef, acc):
     """One tile: columns ``k0:k0 + nb`` of ``x3[o]``, rows ``r0:r0 + nb`` of the per-row arrays.
 
@@ -337,7 +355,9 @@ def _tile(x3, o, k0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad
     for q in range(nb):
         mref[q] = m[q] if (m[q] > -np.inf and m[q] < np.inf) else 0.0
     _tile_fill(x3, o, k0, nb, mref, e, sm, cnt)
-    _tile_rows(sm, cnt, a[r0:r0 + nb], L, coef, nb)
+    for q in range(nb):
+        coef[q] = _row_coefs(labels, keep, r0 + q, w, has_w, eps, scale, wtot, n)[2]
+    _tile_rows(sm, cnt, coef, L, coef, nb)
     if eps != 0.0:
         _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc)
     if want_grad:
@@ -354,23 +374,23 @@ def _tile(x3, o, k0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad
         if not (m[q] > -np.inf and m[q] < np.inf) or sm[q] != sm[q]:
             special[r] = 1
             continue
-        y = labels[r]
+        y, wy, a, b = _row_coefs(labels, keep, r, w, has_w, eps, scale, wtot, n)
         zy, dzy = _shift(x3[o, y, k], m[q], exact)
         nls_y = L[q] - (zy + dzy)
-        loss = (1.0 - eps) * (_weighted(wy[r], nls_y) if has_w else nls_y)
+        loss = (1.0 - eps) * (_weighted(wy, nls_y) if has_w else nls_y)
         if eps != 0.0:
             loss += (eps / n) * acc[q]
         per[r] = loss
         if want_grad:
             rest = sm[q] + (cnt[q] - 1.0)
             ey = e[y, q]
-            g = (b[r] * ((ey - 1.0) - rest) + (a[r] - b[r]) * ey) / (1.0 + rest)
+            g = (b * ((ey - 1.0) - rest) + (a - b) * ey) / (1.0 + rest)
             g -= s * (w[y] if has_w else 1.0)
             out3[o, y, k] = g if x3[o, y, k] > -np.inf else 0.0
 
 
 @njit(**JIT)
-def _label_tiles(x3, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, per, special,
+def _label_tiles(x3, labels, keep, w, has_w, eps, scale, wtot, s, want_grad, out3, per, special,
                  B, t0, t1):
     """Tiles ``t0:t1`` of :func:`label_tiles`."""
     outer, n, inner = x3.shape
@@ -381,12 +401,12 @@ def _label_tiles(x3, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out3, 
     for t in range(t0, t1):
         o = t // ntile
         k0 = (t % ntile) * B
-        _tile(x3, o, k0, min(B, inner - k0), o * inner + k0, labels, keep, a, b, wy, w, has_w,
-              eps, s, want_grad, out3, per, special, e, m, mref, sm, cnt, L, coef, acc)
+        _tile(x3, o, k0, min(B, inner - k0), o * inner + k0, labels, keep, w, has_w, eps, scale,
+              wtot, s, want_grad, out3, per, special, e, m, mref, sm, cnt, L, coef, acc)
 
 
 @njit(**JIT)
-def _label_small(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, per, special,
+def _label_small(x, labels, keep, w, has_w, eps, scale, wtot, s, want_grad, out, per, special,
                  B, t0, t1):
     """Blocks ``t0:t1`` of B rows of a (rows, C) array with few classes.
 
@@ -406,7 +426,7 @@ def _label_small(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, pe
         for q in range(nb):
             for c in range(n):
                 xt[0, c, q] = x[r0 + q, c]
-        _tile(xt, 0, 0, nb, r0, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, ot, per,
+        _tile(xt, 0, 0, nb, r0, labels, keep, w, has_w, eps, scale, wtot, s, want_grad, ot, per,
               special, e, m, mref, sm, cnt, L, coef, acc)
         if want_grad:
             for q in range(nb):
@@ -419,7 +439,7 @@ def _label_small(x, labels, keep, a, b, wy, w, has_w, eps, s, want_grad, out, pe
 _TILE, _TILE_ELEMENTS = 256, 1 << 15
 
 
-def label_tiles(x3, labels, keep, a, b, wy, w, eps, s, out3, per, special, threads=1):
+def label_tiles(x3, labels, keep, w, eps, scale, wtot, out3, per, special, threads=1):
     """:func:`label_rows` for ``x3`` of shape ``(outer, C, inner)`` (classes in the middle).
 
     The arguments are those of :func:`label_rows`, the per-row ones in the C
@@ -431,8 +451,9 @@ def label_tiles(x3, labels, keep, a, b, wy, w, eps, s, out3, per, special, threa
     out3 = out3 if want_grad else np.zeros((1, 1, 1), dtype=x3.dtype)
     has_w = w is not None
     w = w if has_w else np.ones(1)
-    args = (x3, labels, keep, a, b, wy, w, has_w, float(eps), float(s), want_grad, out3, per,
-            special, B)
+    s = (eps / n) * scale
+    args = (x3, labels, keep, w, has_w, float(eps), float(scale), float(wtot), float(s),
+            want_grad, out3, per, special, B)
     _pool.run(_label_tiles, args, outer * ((inner + B - 1) // B), threads)
 
 

@@ -133,8 +133,8 @@ def label_loss(arr, ax, labels, keep, w, eps, scale, want_grad, out_dtype):
 
     ``labels`` and ``keep`` have the shape of ``arr`` without ``ax`` (checked
     by the caller); ``w`` the float64 class weights or None; ``scale`` the
-    reduction's gradient factor.  The coefficients are those of the plain
-    path's ``_LabelPass``, in the same order of operations.
+    reduction's gradient factor.  The kernel forms the coefficients of the
+    plain path's ``_LabelPass`` per row, in the same order of operations.
     """
     if not _usable(arr, ax):
         return NotImplemented
@@ -143,20 +143,18 @@ def label_loss(arr, ax, labels, keep, w, eps, scale, want_grad, out_dtype):
     c = arr.shape[ax]
     keep1 = keep.reshape(-1)
     labels1 = labels.reshape(-1)
-    cols = np.ascontiguousarray(np.where(keep1, labels1, 0), dtype=np.int64)
-    wy = np.ones(cols.size) if w is None else w[cols]
+    # Views where the dtypes allow: the per-row coefficients are formed in the
+    # kernel, so the extra memory is the per-row losses (8 bytes a row).
+    cols = np.ascontiguousarray(labels1, dtype=np.int64)
+    keep8 = np.ascontiguousarray(keep1).view(np.uint8)
     w_total = c if w is None else np.sum(w)
-    a = np.where(keep1, ((1.0 - eps) * wy + (eps / c) * w_total) * scale, 0.0)
-    b = np.where(keep1, (1.0 - eps) * scale * wy, 0.0)
-    s = (eps / c) * scale
-    keep8 = keep1.astype(np.uint8)
 
     def run_block(xb, ob, r0, r1, per, special):
-        _k.label_rows(xb, cols[r0:r1], keep8[r0:r1], a[r0:r1], b[r0:r1], wy[r0:r1], w, eps,
-                      s, ob, per[r0:r1], special[r0:r1], _threads(xb.size))
+        _k.label_rows(xb, cols[r0:r1], keep8[r0:r1], w, eps, scale, w_total, ob, per[r0:r1],
+                      special[r0:r1], _threads(xb.size))
 
     def run_tiles(x3, out3, per, special):
-        _k.label_tiles(x3, cols, keep8, a, b, wy, w, eps, s, out3, per, special,
+        _k.label_tiles(x3, cols, keep8, w, eps, scale, w_total, out3, per, special,
                        _threads(x3.size))
 
     def plain_rows(idx, xs):
