@@ -288,7 +288,7 @@ def _column_max(xr, m, nb):
 def _tile_rows(sm, cnt, a, L, coef, nb):
     """Per column: ``L = log1p(rest)`` (vectorised log1p) and ``coef = a / (1 + rest)``.
 
-    ``a`` holds the columns' ``a`` on entry (a (B,) scratch array).
+    ``a`` holds the columns' ``a`` (a (B,) scratch array other than ``coef``).
     """
     for q in range(nb):
         rest = sm[q] + (cnt[q] - 1.0)
@@ -355,9 +355,11 @@ def _tile(x3, o, k0, nb, r0, labels, keep, w, has_w, eps, scale, wtot, s, want_g
     for q in range(nb):
         mref[q] = m[q] if (m[q] > -np.inf and m[q] < np.inf) else 0.0
     _tile_fill(x3, o, k0, nb, mref, e, sm, cnt)
+    # acc holds the columns' a here (an array apart from coef, so that the
+    # loop of _tile_rows vectorises), and the smoothing sums below.
     for q in range(nb):
-        coef[q] = _row_coefs(labels, keep, r0 + q, w, has_w, eps, scale, wtot, n)[2]
-    _tile_rows(sm, cnt, coef, L, coef, nb)
+        acc[q] = _row_coefs(labels, keep, r0 + q, w, has_w, eps, scale, wtot, n)[2]
+    _tile_rows(sm, cnt, acc, L, coef, nb)
     if eps != 0.0:
         _tile_smooth(x3, o, k0, nb, mref, L, w, has_w, acc)
     if want_grad:
