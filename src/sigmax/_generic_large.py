@@ -30,7 +30,7 @@ import math
 
 from . import _generic, _policy
 from ._generic import _INF, _merge_stats, _row_stats
-from ._generic_losses import _check_range
+from ._generic_losses import _range_checked
 from ._generic_softmax import _live_elem, _log_softmax_elem, _softmax_elem
 from ._large_output import check_positive_int, chunk_size_for
 
@@ -92,8 +92,7 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
     if tuple(target.shape) != (n,):
         raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} does not "
                                     f"match the expected shape {(n,)}")
-    if ctx.lib in ("torch", "other"):
-        _check_range(ctx, fname, target, v, ignore_index)
+    target = _range_checked(ctx, fname, target, v, ignore_index)
     t = xp.reshape(target, (n, 1))
     keep = t == t if ignore_index is None else t != ignore_index
     n_counted = xp.sum(ctx.astype(keep, ctx.cdtype))

@@ -18,10 +18,15 @@ weights of the counted targets; with every target ignored it is 0 with a zero
 gradient.
 
 Labels are gathered by comparing them with the class indices (a one-hot mask),
-which every library and Dask's chunks support.  Out-of-range labels raise, as
-on the NumPy path, for eager arrays (PyTorch, array-api-strict, NumPy); JAX
-arrays (which may be traced) and Dask arrays (lazy) are not range-checked: a
-label outside ``[0, C)`` that is not ``ignore_index`` takes no part there.
+which every library and Dask's chunks support.  Out-of-range labels raise the
+NumPy path's ``ValueError`` (naming the first offending index and its value):
+at once for eager arrays (PyTorch, array-api-strict, NumPy, concrete JAX
+arrays), at compute time for Dask arrays (the target becomes a lazy array that
+depends on a scan of the labels).  JAX labels traced under ``jax.jit`` (or
+``vmap``) cannot be read and are not checked: there, a label outside
+``[0, C)`` that is not ``ignore_index`` selects no class, so its row is left
+out as an ignored one would be (loss 0, zero gradient, not counted by
+``'mean'``) -- check labels outside the jitted function.
 """
 
 from __future__ import annotations
@@ -50,8 +55,7 @@ class _Labels:
         if tuple(target.shape) != lead:
             raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} "
                                         f"does not match the expected shape {lead}")
-        if ctx.lib in ("torch", "other"):
-            _check_range(ctx, fname, target, n_classes, ignore_index)
+        target = _range_checked(ctx, fname, target, n_classes, ignore_index)
         y = xp.expand_dims(target, axis=ax)
         classes = xp.reshape(xp.arange(n_classes, dtype=target.dtype, device=ctx.device),
                              per_class)
@@ -62,28 +66,102 @@ class _Labels:
         self.denom = xp.sum(self.wy)
 
 
-def _check_range(ctx, fname, target, n_classes, ignore_index):
-    """The NumPy path's message for the first label outside ``[0, C)`` (one host read)."""
-    xp = ctx.xp
+def _range_checked(ctx, fname, target, n_classes, ignore_index):
+    """``target``, checked to hold class indices in ``[0, C)`` (or ``ignore_index``).
+
+    Eager arrays are checked now (one host read of a boolean); a Dask target
+    comes back as a lazy array whose blocks raise at compute time; traced JAX
+    labels are returned unchecked (see the module docstring).
+    """
+    if ctx.lib == "dask":
+        return _dask_range_checked(fname, target, n_classes, ignore_index)
+    if ctx.lib == "jax":
+        import jax
+
+        if isinstance(target, jax.core.Tracer):
+            return target
+    _check_range(ctx, fname, target, n_classes, ignore_index)
+    return target
+
+
+def _bad_labels(target, n_classes, ignore_index):
     bad = (target < 0) | (target >= n_classes)
-    if ignore_index is not None:
-        bad = bad & (target != ignore_index)
-    if not bool(xp.any(bad)):
-        return
-    flat = xp.reshape(bad, (-1,))
-    first = int(xp.argmax(xp.astype(flat, xp.int8)))
-    idx, rem = [], first
-    for n in reversed(tuple(target.shape)):
-        idx.append(rem % n)
-        rem //= n
-    idx = tuple(reversed(idx))
-    value = int(xp.reshape(target, (-1,))[first])
+    return bad if ignore_index is None else bad & (target != ignore_index)
+
+
+def _range_error(fname, value, idx, n_classes, ignore_index):
     expected = (f"a class index in [0, {n_classes - 1}]" if n_classes > 0
                 else "no class index (there are 0 classes)")
     if ignore_index is not None:
         expected += f" or ignore_index={ignore_index}"
-    raise _policy.ArgumentError(f"{fname}: target holds {value} at index {idx}; "
-                                f"expected {expected}")
+    return _policy.ArgumentError(f"{fname}: target holds {value} at index {idx}; "
+                                 f"expected {expected}")
+
+
+def _unravel(flat, shape):
+    idx = []
+    for n in reversed(tuple(shape)):
+        idx.append(flat % n)
+        flat //= n
+    return tuple(reversed(idx))
+
+
+def _check_range(ctx, fname, target, n_classes, ignore_index):
+    """The NumPy path's message for the first label outside ``[0, C)`` (one host read)."""
+    xp = ctx.xp
+    bad = _bad_labels(target, n_classes, ignore_index)
+    if not bool(xp.any(bad)):
+        return
+    flat = xp.reshape(bad, (-1,))
+    first = int(xp.argmax(xp.astype(flat, xp.int8)))
+    value = int(xp.reshape(target, (-1,))[first])
+    raise _range_error(fname, value, _unravel(first, target.shape), n_classes, ignore_index)
+
+
+def _dask_range_checked(fname, target, n_classes, ignore_index):
+    """A lazy ``target`` whose blocks raise the range error at compute time.
+
+    Each block reports its first bad label as ``(C-order flat index, value)``
+    (the flat index of the whole array, from the block's location); the
+    smallest index over the blocks is the array's first bad label, the same
+    one the NumPy path names.  Every block of the returned target depends on
+    that scan, so no loss is computed from unchecked labels.
+    """
+    import dask.array as da
+    import numpy as np
+
+    shape = tuple(target.shape)
+    size = math.prod(shape)
+    if size == 0 or any(math.isnan(n) for n in shape):
+        return target
+    rec = np.dtype([("pos", np.int64), ("val", np.int64)])
+
+    def first_bad(b, block_info=None):
+        out = np.zeros((1,) * b.ndim, dtype=rec)
+        out["pos"] = size
+        if block_info is None or b.size == 0:
+            return out
+        bad = np.asarray(_bad_labels(b, n_classes, ignore_index)).ravel()
+        if bad.any():
+            local = np.unravel_index(int(np.argmax(bad)), b.shape)
+            start = [lo for lo, _ in block_info[0]["array-location"]]
+            out["pos"] = np.ravel_multi_index(tuple(s + i for s, i in zip(start, local)), shape)
+            out["val"] = b.ravel()[int(np.argmax(bad))]
+        return out
+
+    found = da.map_blocks(first_bad, target, dtype=rec, chunks=(1,) * target.ndim,
+                          meta=np.empty((0,) * target.ndim, dtype=rec))
+    pos = found["pos"].min()
+    val = da.where(found["pos"] == pos, found["val"], 0).sum()
+
+    def checked(b, pos, val):
+        if int(pos) < size:
+            raise _range_error(fname, int(val), _unravel(int(pos), shape), n_classes,
+                               ignore_index)
+        return b
+
+    return da.map_blocks(checked, target, pos, val, dtype=target.dtype,
+                         meta=np.empty((0,) * target.ndim, dtype=target.dtype))
 
 
 def _mean_scale(xp, denom, reduction):
