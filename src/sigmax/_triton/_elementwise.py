@@ -94,7 +94,7 @@ def _elementwise_kernel(x_ptr, t_ptr, out_ptr, n, OP: tl.constexpr, WHAT: tl.con
         out = _derivative(x, OP)
     else:
         t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        out = t * _derivative(x, OP)
+        out = tl.where(t == 0.0, 0.0, t * _derivative(x, OP))   # a zero cotangent gives 0
     tl.store(out_ptr + offs, out, mask=mask)
 
 

@@ -60,7 +60,7 @@ _INTERPRET = bool(triton.knobs.runtime.interpret)
 @triton.jit
 def _tile(h_ptr, w_ptr, b_ptr, rows, cols, N, V, H, stride_h, stride_w,
           HAS_BIAS: tl.constexpr, BN: tl.constexpr, BV: tl.constexpr, BH: tl.constexpr,
-          IEEE: tl.constexpr):
+          IEEE: tl.constexpr, UPCAST: tl.constexpr):
     """The ``(BN, BV)`` logit tile ``h[rows] @ W[cols].T + b[cols]`` in float32."""
     acc = tl.zeros((BN, BV), dtype=tl.float32)
     ks = tl.arange(0, BH)
@@ -72,6 +72,9 @@ def _tile(h_ptr, w_ptr, b_ptr, rows, cols, N, V, H, stride_h, stride_w,
                     mask=rmask[:, None] & kmask[None, :], other=0.0)
         b = tl.load(w_ptr + cols[:, None].to(tl.int64) * stride_w + (k0 + ks)[None, :],
                     mask=cmask[:, None] & kmask[None, :], other=0.0)
+        if UPCAST:  # Triton 3.9's interpreter gets tl.dot of bf16 tiles wrong
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
         if IEEE:
             acc += tl.dot(a, tl.trans(b), input_precision="ieee")
         else:
@@ -84,7 +87,7 @@ def _tile(h_ptr, w_ptr, b_ptr, rows, cols, N, V, H, stride_h, stride_w,
 @triton.jit
 def _forward_kernel(h_ptr, w_ptr, b_ptr, t_ptr, state_ptr, N, V, H, stride_h, stride_w,
                     per_split, HAS_BIAS: tl.constexpr, BN: tl.constexpr, BV: tl.constexpr,
-                    BH: tl.constexpr, IEEE: tl.constexpr):
+                    BH: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
     pid_n = tl.program_id(0)
     split = tl.program_id(1)
     rows = pid_n * BN + tl.arange(0, BN)
@@ -101,7 +104,7 @@ def _forward_kernel(h_ptr, w_ptr, b_ptr, t_ptr, state_ptr, N, V, H, stride_h, st
     for v0 in range(v_lo, v_hi, BV):
         cols = v0 + tl.arange(0, BV)
         z = _tile(h_ptr, w_ptr, b_ptr, rows, cols, N, V, H, stride_h, stride_w,
-                  HAS_BIAS, BN, BV, BH, IEEE)
+                  HAS_BIAS, BN, BV, BH, IEEE, UPCAST)
         cm = (cols < v_hi)[None, :]
         isnan = z != z
         ispinf = z == float("inf")
@@ -138,14 +141,15 @@ def _forward_kernel(h_ptr, w_ptr, b_ptr, t_ptr, state_ptr, N, V, H, stride_h, st
 @triton.jit
 def _grad_kernel(h_ptr, w_ptr, b_ptr, t_ptr, lse_ptr, scale_ptr, g_ptr, N, V, H, v0, chunk,
                  stride_h, stride_w, stride_g, eps, HAS_BIAS: tl.constexpr,
-                 BN: tl.constexpr, BV: tl.constexpr, BH: tl.constexpr, IEEE: tl.constexpr):
+                 BN: tl.constexpr, BV: tl.constexpr, BH: tl.constexpr, IEEE: tl.constexpr,
+                 UPCAST: tl.constexpr):
     rows = tl.program_id(0) * BN + tl.arange(0, BN)
     local = tl.program_id(1) * BV + tl.arange(0, BV)
     cols = v0 + local
     rmask = rows < N
     cmask = (local < chunk) & (cols < V)
     z = _tile(h_ptr, w_ptr, b_ptr, rows, cols, N, V, H, stride_h, stride_w,
-              HAS_BIAS, BN, BV, BH, IEEE)
+              HAS_BIAS, BN, BV, BH, IEEE, UPCAST)
     lse = tl.load(lse_ptr + rows, mask=rmask, other=0.0)
     scale = tl.load(scale_ptr + rows, mask=rmask, other=0.0)
     t = tl.load(t_ptr + rows, mask=rmask, other=-1).to(tl.int64)
@@ -208,7 +212,8 @@ def forward(h, w, b, t, *, ignore_index, eps: float, splits: int | None = None):
     with np.errstate(all="ignore"):  # the interpreter computes in NumPy
         _forward_kernel[grid](h, w, h if b is None else b, t, state, N, V, H, h.stride(0),
                               w.stride(0), per_split, HAS_BIAS=b is not None, BN=BN, BV=BV,
-                              BH=BH, IEEE=h.dtype == torch.float32, num_warps=warps,
+                              BH=BH, IEEE=h.dtype == torch.float32, UPCAST=_INTERPRET,
+                              num_warps=warps,
                               num_stages=stages)
     lse, ce, smooth = _merge_splits(state, eps, V)
     loss = ce if not eps else (1.0 - eps) * ce + eps * smooth
@@ -219,7 +224,7 @@ def forward(h, w, b, t, *, ignore_index, eps: float, splits: int | None = None):
 
 def backward(h, w, b, t, lse, row_scale, *, eps: float, chunk: int | None = None,
              need_h=True, need_w=True, need_b=True):
-    """``(dh, dW, db)`` for the per-row factors ``row_scale`` (``d loss / d loss_i``, 0 if ignored)."""
+    """``(dh, dW, db)`` for the row factors ``row_scale`` (``d loss / d loss_i``, 0 if ignored)."""
     N, H = h.shape
     V = w.shape[0]
     BN, BV, BH, warps, stages = _config(h.dtype)
@@ -239,7 +244,8 @@ def backward(h, w, b, t, lse, row_scale, *, eps: float, chunk: int | None = None
             _grad_kernel[grid](h, w, h if b is None else b, t, lse, row_scale, gc, N, V, H,
                                v0, c, h.stride(0), w.stride(0), gc.stride(0), float(eps),
                                HAS_BIAS=b is not None, BN=BN, BV=BV, BH=BH,
-                               IEEE=h.dtype == torch.float32, num_warps=warps,
+                               IEEE=h.dtype == torch.float32, UPCAST=_INTERPRET,
+                               num_warps=warps,
                                num_stages=stages)
         if dh is not None:
             dh += (gc @ w[v0:v0 + c]).float()

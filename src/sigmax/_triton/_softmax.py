@@ -184,7 +184,7 @@ def launch_params(n: int, block: int | None = None):
 
 
 def forward(x: torch.Tensor, mode: int, *, out_dtype=None, block: int | None = None):
-    """Run the forward kernel on ``x`` of shape ``(rows, n)``: ``(y or None, lse float32)``."""
+    """Run the forward kernel on ``x`` ``(rows, n)``: ``(y or None, lse float32)``."""
     rows, n = x.shape
     x = x.contiguous()
     lse = torch.empty(rows, dtype=torch.float32, device=x.device)
