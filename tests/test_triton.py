@@ -104,13 +104,15 @@ def _random(shape, dtype=torch.float32, scale=4.0, seed=0):
 
 # ---------------------------------------------------------------------------
 # softmax, log_softmax, logsumexp
-@pytest.fixture(params=[None, 16], ids=["one-block", "online-merge"])
+@pytest.fixture(params=["one-block", "online-merge", "split-rows"])
 def block(request, monkeypatch):
-    """Rows in one block, or forced through the loop with blocks of 16 (the online merge)."""
-    if request.param is not None:
+    """Rows in one block, through the loop in blocks of 16 (the online merge), or split."""
+    if request.param != "one-block":
         from sigmax._triton import _softmax
         monkeypatch.setattr(_softmax, "MAX_SINGLE", 8)
-        monkeypatch.setattr(_softmax, "LOOP_BLOCK", request.param)
+        monkeypatch.setattr(_softmax, "LOOP_BLOCK", 16)
+        monkeypatch.setattr(_softmax, "TARGET_PROGRAMS",
+                            64 if request.param == "split-rows" else 1)
     return request.param
 
 
@@ -177,14 +179,19 @@ def test_half_inputs_accumulate_in_float32(on_triton, block, dtype, name):
     close(got, expected, rtol=eps, atol=1e-30 if name != "log_softmax" else eps)
 
 
-def test_long_rows_with_large_range(on_triton, block):
+def test_long_rows_with_large_range(on_triton, block, monkeypatch):
     # The maximum sits in a late block: the online merge rescales the earlier sums.
+    from sigmax._triton import _softmax
+    calls = []
+    real = _softmax._split_forward
+    monkeypatch.setattr(_softmax, "_split_forward", lambda *a: calls.append(1) or real(*a))
     x = torch.linspace(-60.0, 60.0, 203).repeat(3, 1)
     x[1] = x[1].flip(0)
     x[2, 100] = 500.0
     for f in (sx.softmax, sx.log_softmax, sx.logsumexp):
         ref = torch.from_numpy(np.asarray(f(x.double().numpy())))
         close(on_triton(f, x), ref, rtol=4e-6, atol=1e-30)
+    assert len(calls) == (3 if block == "split-rows" else 0)
 
 
 def test_fallbacks_take_the_generic_path(monkeypatch):

@@ -12,13 +12,17 @@ Design decisions
   is 65536 elements: with 16 warps (512 threads) that is 128 float32 registers
   a thread, the most that does not spill on an H100/H200.
 * **Longer rows** (e.g. ``2**20`` classes) stream through the row in
-  ``LOOP_BLOCK`` chunks with the online max / sum-exp merge of
-  :mod:`._rows` (one read for ``logsumexp``, which writes one value per row);
-  softmax and log_softmax then need a second read to write the normalised
-  values, since a row of 4 MiB does not fit in one SM's 228 KiB of SRAM.  That
-  costs 1.5 x the copy time at best; the design note in docs/gpu.md explains
-  what would remove it (a cluster of CTAs sharing the row in distributed
-  shared memory, or a spin-wait on the per-row partial states).
+  ``LOOP_BLOCK`` chunks with the online max / sum-exp merge of :mod:`._rows`.
+  When there are fewer rows than :data:`TARGET_PROGRAMS` (the 256 rows of
+  ``(256, 2**20)`` would leave most of an H100's 132 SMs idle), each row is
+  split over ``S`` programs: pass 1 writes one partial state per span,
+  :func:`merge_partials` merges them exactly (``4 * rows * S`` floats), and
+  pass 2 normalises the spans.  ``logsumexp`` reads the input once (pass 1
+  only); softmax and log_softmax read it twice, since a row of 4 MiB does not
+  fit in one SM's 228 KiB of SRAM, which bounds them at 1.5 x the copy time
+  on such rows (the issue's target is 1.2 x).  What would remove the second
+  read: a cluster of CTAs holding the row in distributed shared memory (16
+  CTAs x 228 KiB holds a bf16 row of 2**20), not expressible in Triton 3.9.
 * **Accumulation in float32** for every input dtype (float32, float16,
   bfloat16); the result is stored in the input's dtype.  float64 tensors are
   not sent here (the dispatch returns NotImplemented and the generic path,
@@ -39,6 +43,8 @@ Design decisions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import triton
@@ -50,6 +56,7 @@ __all__ = ["MAX_SINGLE", "LOOP_BLOCK", "launch_params", "forward", "product"]
 
 MAX_SINGLE = 65536
 LOOP_BLOCK = 8192
+TARGET_PROGRAMS = 1024      # split long rows over programs until about this many run
 
 SOFTMAX, LOG_SOFTMAX, LSE = 0, 1, 2          # forward modes
 VJP_SOFTMAX, VJP_LOG, JVP_LOG = 0, 1, 2      # product modes (softmax's jvp is its vjp)
@@ -102,6 +109,90 @@ def _forward_kernel(x_ptr, y_ptr, lse_ptr, n, stride_x, stride_y,
                              other=float("-inf")).to(tl.float32)
                 tl.store(y_row + start + offs, _normalise(xb, m, s, k, q, MODE == 1),
                          mask=mask)
+
+
+@triton.jit
+def _partial_kernel(x_ptr, state_ptr, n, stride_x, span, rows, S,
+                    BLOCK: tl.constexpr):
+    """Split rows, pass 1: the state ``(m, s, k, q)`` of one span of one row."""
+    row = tl.program_id(0).to(tl.int64)
+    split = tl.program_id(1)
+    x_row = x_ptr + row * stride_x
+    offs = tl.arange(0, BLOCK)
+    lo = split * span
+    hi = tl.minimum(lo + span, n)
+    m = float("-inf")
+    s = 0.0
+    k = 0
+    q = 0
+    for start in range(lo, hi, BLOCK):
+        mask = start + offs < hi
+        xb = tl.load(x_row + start + offs, mask=mask, other=float("-inf")).to(tl.float32)
+        bm, bs, bk, bq = block_stats(xb)
+        m, s = merge(m, s, bm, bs)
+        k += bk
+        q += bq
+    at = state_ptr + row * S + split
+    plane = rows * S
+    tl.store(at, m)
+    tl.store(at + plane, s)
+    tl.store(at + 2 * plane, k.to(tl.float32))
+    tl.store(at + 3 * plane, q.to(tl.float32))
+
+
+@triton.jit
+def _write_kernel(x_ptr, y_ptr, stat_ptr, n, stride_x, stride_y, span, rows,
+                  MODE: tl.constexpr, BLOCK: tl.constexpr):
+    """Split rows, pass 2: normalise one span of one row from the merged row state."""
+    row = tl.program_id(0).to(tl.int64)
+    split = tl.program_id(1)
+    x_row = x_ptr + row * stride_x
+    y_row = y_ptr + row * stride_y
+    m = tl.load(stat_ptr + row)
+    s = tl.load(stat_ptr + rows + row)
+    k = tl.load(stat_ptr + 2 * rows + row).to(tl.int32)
+    q = tl.load(stat_ptr + 3 * rows + row).to(tl.int32)
+    offs = tl.arange(0, BLOCK)
+    lo = split * span
+    hi = tl.minimum(lo + span, n)
+    for start in range(lo, hi, BLOCK):
+        mask = start + offs < hi
+        xb = tl.load(x_row + start + offs, mask=mask, other=float("-inf")).to(tl.float32)
+        tl.store(y_row + start + offs, _normalise(xb, m, s, k, q, MODE == 1), mask=mask)
+
+
+def merge_partials(m, s, dim=-1):
+    """Merge partial states along ``dim`` (torch): ``(M, S)``, the argmax part's sum kept apart."""
+    M = m.max(dim, keepdim=True).values
+    live = m > -math.inf
+    diff = torch.where(live, m - torch.where(M > -math.inf, M, 0.0), 0.0)
+    parts = torch.where(live, (s + 1.0) * torch.exp(diff), 0.0)
+    top = torch.zeros_like(live).scatter_(dim, m.argmax(dim, keepdim=True), True)
+    return M.squeeze(dim), torch.where(top, s, parts).sum(dim)
+
+
+def _split_forward(x, y, lse, mode, blk, warps):
+    """Rows longer than one block, spread over ``S`` programs a row (``rows * S`` programs)."""
+    rows, n = x.shape
+    nblocks = triton.cdiv(n, blk)
+    S = max(1, min(nblocks, triton.cdiv(TARGET_PROGRAMS, rows)))
+    span = triton.cdiv(nblocks, S) * blk
+    S = triton.cdiv(n, span)
+    state = torch.empty((4, rows, S), dtype=torch.float32, device=x.device)
+    with np.errstate(all="ignore"):
+        _partial_kernel[(rows, S)](x, state, n, x.stride(0), span, rows, S, BLOCK=blk,
+                                   num_warps=warps)
+    M, Ssum = merge_partials(state[0], state[1])
+    K = state[2].sum(-1)
+    Q = state[3].sum(-1)
+    out = torch.where(M > -math.inf, M + torch.log1p(Ssum), -math.inf)
+    out = torch.where(K > 0, math.inf, out)
+    lse.copy_(torch.where(Q > 0, math.nan, out))
+    if y is not None:
+        stat = torch.stack([M, Ssum, K, Q]).contiguous()
+        with np.errstate(all="ignore"):
+            _write_kernel[(rows, S)](x, y, stat, n, x.stride(0), y.stride(0), span, rows,
+                                     MODE=mode, BLOCK=blk, num_warps=warps)
 
 
 @triton.jit
@@ -193,10 +284,14 @@ def forward(x: torch.Tensor, mode: int, *, out_dtype=None, block: int | None = N
     if rows == 0:
         return y, lse
     blk, single, warps = launch_params(n, block)
+    if not single and rows < TARGET_PROGRAMS:
+        _split_forward(x, y, lse, mode, blk, warps)
+        return y, lse
     y_arg = lse if y is None else y
     with np.errstate(all="ignore"):  # the interpreter computes in NumPy
         _forward_kernel[(rows,)](x, y_arg, lse, n, x.stride(0),
-                                 0 if y is None else y.stride(0), MODE=mode, BLOCK=blk, SINGLE=single, num_warps=warps)
+                                 0 if y is None else y.stride(0), MODE=mode, BLOCK=blk,
+                                 SINGLE=single, num_warps=warps)
     return y, lse
 
 
