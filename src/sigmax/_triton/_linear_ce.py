@@ -163,13 +163,33 @@ def _grad_kernel(h_ptr, w_ptr, b_ptr, t_ptr, lse_ptr, scale_ptr, g_ptr, N, V, H,
     tl.store(ptrs, g, mask=rmask[:, None] & cmask[None, :])
 
 
-def _config(dtype):
-    """``(BN, BV, BH, num_warps, num_stages)``: H100/H200 tiles, tiny ones in the interpreter."""
-    if _INTERPRET:
-        return 16, 16, 16, 1, 1
-    if dtype == torch.float32:
-        return 64, 64, 32, 4, 3
-    return 128, 128, 64, 8, 3
+#: Tile configurations tried by the autotuner on a GPU (H100/H200: 228 KiB of shared
+#: memory an SM, wgmma tiles of 64 rows); the best is kept per (H, V, dtype, bias).
+_CONFIGS = [
+    triton.Config({"BN": 128, "BV": 128, "BH": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BN": 128, "BV": 256, "BH": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BN": 256, "BV": 128, "BH": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BN": 64, "BV": 256, "BH": 64}, num_warps=8, num_stages=4),
+    triton.Config({"BN": 128, "BV": 128, "BH": 32}, num_warps=4, num_stages=4),
+    triton.Config({"BN": 64, "BV": 64, "BH": 32}, num_warps=4, num_stages=3),
+]
+_MAX_BV = 256
+#: The interpreter's tiles (tl.dot needs 16 x 16 at least); no autotuning there.
+_INTERPRETER_TILES = {"BN": 16, "BV": 16, "BH": 16}
+
+if _INTERPRET:
+    _forward_launch = _forward_kernel
+    _grad_launch = _grad_kernel
+else:  # pragma: no cover - needs a GPU
+    _forward_launch = triton.autotune(configs=_CONFIGS, key=["H", "V", "HAS_BIAS", "IEEE"])(
+        _forward_kernel)
+    _grad_launch = triton.autotune(configs=_CONFIGS, key=["H", "V", "HAS_BIAS", "IEEE"])(
+        _grad_kernel)
+
+
+def _tiles():
+    """Keyword arguments fixing the tiles (interpreter) or nothing (the autotuner's choice)."""
+    return dict(_INTERPRETER_TILES, num_warps=1) if _INTERPRET else {}
 
 
 def _merge_splits(state, eps: float, V: int):
@@ -202,19 +222,19 @@ def forward(h, w, b, t, *, ignore_index, eps: float, splits: int | None = None):
     """``(per-row losses float32 (0 where ignored), lse float32 (N,))``."""
     N, H = h.shape
     V = w.shape[0]
-    BN, BV, BH, warps, stages = _config(h.dtype)
-    if splits is None:
-        splits = 1 if _INTERPRET else max(1, min(64, triton.cdiv(4 * 132, triton.cdiv(N, BN))))
-    per_split = triton.cdiv(triton.cdiv(V, splits), BV) * BV
+    step = _INTERPRETER_TILES["BV"] if _INTERPRET else _MAX_BV
+    if splits is None:   # about 4 programs an SM of an H100 (132 SMs) with 128-row tiles
+        splits = 1 if _INTERPRET else max(1, min(64, triton.cdiv(4 * 132, triton.cdiv(N, 128))))
+    per_split = triton.cdiv(triton.cdiv(V, splits), step) * step   # a multiple of every BV
     splits = triton.cdiv(V, per_split)
     state = torch.empty((splits, 6, N), dtype=torch.float32, device=h.device)
-    grid = (triton.cdiv(N, BN), splits)
+
+    def grid(meta):
+        return (triton.cdiv(N, meta["BN"]), splits)
     with np.errstate(all="ignore"):  # the interpreter computes in NumPy
-        _forward_kernel[grid](h, w, h if b is None else b, t, state, N, V, H, h.stride(0),
-                              w.stride(0), per_split, HAS_BIAS=b is not None, BN=BN, BV=BV,
-                              BH=BH, IEEE=h.dtype == torch.float32, UPCAST=_INTERPRET,
-                              num_warps=warps,
-                              num_stages=stages)
+        _forward_launch[grid](h, w, h if b is None else b, t, state, N, V, H, h.stride(0),
+                              w.stride(0), per_split, HAS_BIAS=b is not None,
+                              IEEE=h.dtype == torch.float32, UPCAST=_INTERPRET, **_tiles())
     lse, ce, smooth = _merge_splits(state, eps, V)
     loss = ce if not eps else (1.0 - eps) * ce + eps * smooth
     if ignore_index is not None:
@@ -227,10 +247,9 @@ def backward(h, w, b, t, lse, row_scale, *, eps: float, chunk: int | None = None
     """``(dh, dW, db)`` for the row factors ``row_scale`` (``d loss / d loss_i``, 0 if ignored)."""
     N, H = h.shape
     V = w.shape[0]
-    BN, BV, BH, warps, stages = _config(h.dtype)
-    if chunk is None:
-        budget = 128 * 2**20 // h.element_size()       # elements of G
-        chunk = max(BV, min(V, budget // max(N, 1)) // BV * BV)
+    if chunk is None:   # G of about 128 MiB, a multiple of every tile width
+        budget = 128 * 2**20 // h.element_size()
+        chunk = max(_MAX_BV, min(V, budget // max(N, 1)) // _MAX_BV * _MAX_BV)
     dh = torch.zeros((N, H), dtype=torch.float32, device=h.device) if need_h else None
     dw = torch.empty_like(w) if need_w else None
     db = torch.empty_like(b) if (need_b and b is not None) else None
@@ -239,14 +258,14 @@ def backward(h, w, b, t, lse, row_scale, *, eps: float, chunk: int | None = None
     for v0 in range(0, V, chunk):
         c = min(chunk, V - v0)
         gc = g[:, :c]
-        grid = (triton.cdiv(N, BN), triton.cdiv(c, BV))
+
+        def grid(meta, c=c):
+            return (triton.cdiv(N, meta["BN"]), triton.cdiv(c, meta["BV"]))
         with np.errstate(all="ignore"):
-            _grad_kernel[grid](h, w, h if b is None else b, t, lse, row_scale, gc, N, V, H,
+            _grad_launch[grid](h, w, h if b is None else b, t, lse, row_scale, gc, N, V, H,
                                v0, c, h.stride(0), w.stride(0), gc.stride(0), float(eps),
-                               HAS_BIAS=b is not None, BN=BN, BV=BV, BH=BH,
-                               IEEE=h.dtype == torch.float32, UPCAST=_INTERPRET,
-                               num_warps=warps,
-                               num_stages=stages)
+                               HAS_BIAS=b is not None, IEEE=h.dtype == torch.float32,
+                               UPCAST=_INTERPRET, **_tiles())
         if dh is not None:
             dh += (gc @ w[v0:v0 + c]).float()
         if dw is not None:
