@@ -80,6 +80,71 @@ class TestChunkedAlongTheReducedAxis:
         np.testing.assert_allclose(y.compute(), sx.softmax(x, where=mask), rtol=1e-6)
 
 
+class TestLinearCrossEntropy:
+    """hidden in blocks of rows, weight in blocks of classes: a grid of tasks, merged lazily."""
+
+    def _inputs(self, rng, n=9, v=31, h=4, dtype=np.float64):
+        hid = rng.normal(size=(n, h)).astype(dtype)
+        w = rng.normal(scale=2.0, size=(v, h)).astype(dtype)
+        b = rng.normal(size=v).astype(dtype)
+        b[[3, 17]] = -INF                          # classes switched off, in two blocks
+        y = rng.integers(0, v, n)
+        y[2] = 3                                   # a target whose logit is -inf
+        return hid, w, b, y
+
+    @pytest.mark.parametrize("kw", [{}, dict(label_smoothing=0.3, reduction="sum"),
+                                    dict(ignore_index=5, reduction="none"),
+                                    dict(chunk_size=4)], ids=["mean", "smooth-sum",
+                                                              "ignore-none", "chunk4"])
+    def test_equals_the_numpy_path(self, rng, kw):
+        hid, w, b, y = self._inputs(rng)
+        if "ignore_index" in kw:
+            y[[0, 4]] = 5
+        args = (da.from_array(hid, chunks=(4, 2)), da.from_array(w, chunks=(10, 4)),
+                da.from_array(y, chunks=5))
+        value, grads = sx.linear_cross_entropy.value_and_grad(*args, bias=da.from_array(
+            b, chunks=7), **kw)
+        want_value, want_grads = sx.linear_cross_entropy.value_and_grad(hid, w, y, bias=b,
+                                                                        **kw)
+        _eq(value, want_value, rtol=1e-13)
+        for got, want in zip(grads, want_grads):
+            assert isinstance(got, da.Array) and got.dtype == want.dtype
+            np.testing.assert_allclose(got.compute(), want, rtol=1e-12, atol=1e-15)
+        _eq(sx.linear_cross_entropy(*args, bias=da.from_array(b, chunks=7), **kw), want_value,
+            rtol=1e-13)
+
+    def test_lazy_grid_of_tasks(self, rng, monkeypatch):
+        hid, w, b, y = self._inputs(rng, n=12, v=30)
+        dh, dw = da.from_array(hid, chunks=(4, 4)), da.from_array(w, chunks=(10, 4))
+        monkeypatch.setattr(da.Array, "__array__", lambda self, *a, **k: (_ for _ in ()).throw(
+            AssertionError("__array__ on a dask array")))
+        loss = sx.linear_cross_entropy(dh, dw, da.from_array(y, chunks=4), reduction="none")
+        assert isinstance(loss, da.Array) and loss.chunks == ((4, 4, 4),)
+        # One statistics task per (row block, class block): 3 x 3.
+        graph = loss.__dask_graph__()
+        stats = [k for k in graph.layers if k.startswith("stats")]
+        assert len(stats) == 1 and len(graph.layers[stats[0]]) == 9
+        got = loss.compute()
+        monkeypatch.undo()
+        np.testing.assert_allclose(got, sx.linear_cross_entropy(hid, w, y, reduction="none"),
+                                   rtol=1e-13)
+
+    def test_float32_and_bad_labels(self, rng):
+        hid, w, b, y = self._inputs(rng, dtype=np.float32)
+        args = (da.from_array(hid, chunks=(3, 4)), da.from_array(w, chunks=(8, 4)))
+        value, (gh, gw, gb) = sx.linear_cross_entropy.value_and_grad(*args, y, bias=b)
+        want, (wh, ww, wb) = sx.linear_cross_entropy.value_and_grad(hid, w, y, bias=b)
+        assert value.dtype == gh.dtype == gw.dtype == gb.dtype == np.float32
+        np.testing.assert_allclose(value.compute(), want, rtol=1e-6)
+        for got, ref in ((gh, wh), (gw, ww), (gb, wb)):
+            np.testing.assert_allclose(got.compute(), ref, rtol=1e-5, atol=1e-7)
+        y[6] = 31
+        loss = sx.linear_cross_entropy(*args, da.from_array(y, chunks=3))
+        with pytest.raises(ValueError, match=r"^linear_cross_entropy: target holds 31 at index "
+                           r"\(6,\); expected a class index in \[0, 30\]"):
+            loss.compute()
+
+
 @pytest.mark.slow
 def test_on_a_local_cluster_with_two_worker_processes(rng):
     distributed = pytest.importorskip("distributed", reason="sigmax[dask] extra")
@@ -91,6 +156,17 @@ def test_on_a_local_cluster_with_two_worker_processes(rng):
         dx = da.from_array(x, chunks=(20, 70))
         p, lp, lse = client.compute([sx.softmax(dx), sx.log_softmax(dx), sx.logsumexp(dx)],
                                     sync=True)
+        # linear_cross_entropy: rows and classes in blocks, the tasks spread on both workers.
+        hid, w, y = rng.normal(size=(40, 8)), rng.normal(size=(300, 8)), rng.integers(0, 300, 40)
+        value, grads = sx.linear_cross_entropy.value_and_grad(
+            da.from_array(hid, chunks=(10, 8)), da.from_array(w, chunks=(75, 8)),
+            da.from_array(y, chunks=10), label_smoothing=0.1)
+        got = client.compute([value, *grads[:2]], sync=True)
+    want_value, want_grads = sx.linear_cross_entropy.value_and_grad(hid, w, y,
+                                                                    label_smoothing=0.1)
+    np.testing.assert_allclose(got[0], want_value, rtol=1e-13)
+    for g, want in zip(got[1:], want_grads[:2]):
+        np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(p, sx.softmax(x), rtol=1e-14, atol=1e-300)
     np.testing.assert_allclose(lp, sx.log_softmax(x), rtol=1e-14)
     np.testing.assert_allclose(lse, sx.logsumexp(x), rtol=1e-14)

@@ -34,8 +34,6 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_equals_the_numpy_path(lib, case):
-    if lib.name == "dask":
-        pytest.skip("linear_cross_entropy has no Dask path (see docs/scaling.md)")
     kw = CASES[case]
     y = np.full(6, 7) if case == "all-ignored" else Y
     want_value, want_grads = sx.linear_cross_entropy.value_and_grad(H, W, y, **kw)
@@ -53,8 +51,6 @@ def test_equals_the_numpy_path(lib, case):
 
 
 def test_equals_cross_entropy_of_the_logits(lib):
-    if lib.name == "dask":
-        pytest.skip("linear_cross_entropy has no Dask path")
     got = call(sx.linear_cross_entropy, "__call__", lib.to(H), lib.to(W), lib.to(Y),
                bias=lib.to(BIAS), chunk_size=4, label_smoothing=0.2)
     want = sx.cross_entropy(H @ W.T + BIAS, Y, label_smoothing=0.2)
@@ -85,8 +81,6 @@ def test_jax_jit_grad_gives_the_three_gradients():
 
 
 def test_shape_errors(lib):
-    if lib.name == "dask":
-        pytest.skip("linear_cross_entropy has no Dask path")
     with pytest.raises(ValueError, match=r"^linear_cross_entropy: weight of shape \(11, 2\) "
                        r"does not match hidden of shape \(6, 3\); expected shape \(V, 3\)"):
         call(sx.linear_cross_entropy, "__call__", lib.to(H), lib.to(W[:, :2]), lib.to(Y))
