@@ -86,15 +86,29 @@ def _shiftT(v, m, T, exact):
     return zt, dz / T
 
 
+@njit(inline="always", **JIT)
+def _over(e, d, rd, exact):
+    """``e / d``: divided for float64 results, times ``rd = 1/d`` for float32 ones.
+
+    The product has one more float64 rounding (2**-53 relative), invisible
+    once rounded to float32, and vectorises at a fraction of a division's cost.
+    """
+    return e / d if exact else e * rd
+
+
 @njit(**JIT)
 def _load(x, mask, has_mask, i, j0, j1, xv):
     """``xv[:j1 - j0] = x[i, j0:j1]`` in float64, ``-inf`` where masked out."""
+    # Every loop of this module runs over range(n) of row views: LLVM does not
+    # vectorise ``a[i, j0 + j]`` (numba's negative-index wraparound select).
+    xr = x[i, j0:j1]
     if has_mask:
-        for j in range(j0, j1):
-            xv[j - j0] = np.float64(x[i, j]) if mask[i, j] else -np.inf
+        mr = mask[i, j0:j1]
+        for j in range(xr.size):
+            xv[j] = np.float64(xr[j]) if mr[j] else -np.inf
     else:
-        for j in range(j0, j1):
-            xv[j - j0] = x[i, j]
+        for j in range(xr.size):
+            xv[j] = xr[j]
 
 
 # One loop per function where exp is inlined: numba's IR checks warn about
@@ -160,17 +174,18 @@ def _stats(x, mask, has_mask, i, j0, j1, T, xv, e):
 def _aux(g, mode, i, j0, j1, d, xv, e, w):
     """The row reduction of the derivative modes over one segment (0 for the others)."""
     n = j1 - j0
+    gr = g[i, j0:j1] if mode != LSE_VJP else g[0, 0:0]
     if mode == SM_PROD or mode == LSM_JVP:
         # <p, t> over the live entries (p is 0 elsewhere; t may be inf there).
         for j in range(n):
-            w[j] = (e[j] / d) * g[i, j0 + j] if xv[j] > -np.inf else 0.0
+            w[j] = (e[j] / d) * gr[j] if xv[j] > -np.inf else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
-            w[j] = g[i, j0 + j] if xv[j] > -np.inf else 0.0
+            w[j] = gr[j] if xv[j] > -np.inf else 0.0
     elif mode == LSE_JVP:
         for j in range(n):
             p = e[j] / d
-            w[j] = 0.0 if p == 0.0 else p * g[i, j0 + j]
+            w[j] = 0.0 if p == 0.0 else p * gr[j]
     else:
         return 0.0
     return row_sum(w, n)
@@ -181,33 +196,36 @@ def _write(proto, g, grow, mode, i, j0, j1, m, d, L, aux, T, xv, e, out):
     """The write pass of one segment, one branch-free loop per mode."""
     n = j1 - j0
     exact = is64(proto)
+    orow = out[i, j0:j1]
+    gr = g[i, j0:j1] if (mode == SM_PROD or mode == LSM_VJP or mode == LSM_JVP) else g[0, 0:0]
+    rd = 1.0 / d
     if mode == SOFTMAX:
         for j in range(n):
-            out[i, j0 + j] = e[j] / d
+            orow[j] = _over(e[j], d, rd, exact)
     elif mode == LOG_SOFTMAX and T == 1.0:
         for j in range(n):
             z, dz = _shift1(xv[j], m, exact)
-            out[i, j0 + j] = (z + dz) - L
+            orow[j] = (z + dz) - L
     elif mode == LOG_SOFTMAX:
         for j in range(n):
             z, dz = _shiftT(xv[j], m, T, exact)
-            out[i, j0 + j] = (z + dz) - L
+            orow[j] = (z + dz) - L
     elif mode == SM_PROD:
         for j in range(n):
-            p = e[j] / d
-            out[i, j0 + j] = p * (g[i, j0 + j] - aux) / T if xv[j] > -np.inf else 0.0
+            p = _over(e[j], d, rd, exact)
+            orow[j] = p * (gr[j] - aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
-            p = e[j] / d
-            out[i, j0 + j] = (g[i, j0 + j] - p * aux) / T if xv[j] > -np.inf else 0.0
+            p = _over(e[j], d, rd, exact)
+            orow[j] = (gr[j] - p * aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSM_JVP:
         for j in range(n):
-            out[i, j0 + j] = (g[i, j0 + j] - aux) / T if xv[j] > -np.inf else 0.0
+            orow[j] = (gr[j] - aux) / T if xv[j] > -np.inf else 0.0
     elif mode == LSE_VJP:
         gi = grow[i]
         for j in range(n):
-            p = e[j] / d
-            out[i, j0 + j] = 0.0 if p == 0.0 else gi * p
+            p = _over(e[j], d, rd, exact)
+            orow[j] = 0.0 if p == 0.0 else gi * p
 
 
 @njit(**JIT)
@@ -316,15 +334,22 @@ def _small_block(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0):
     proto = x[0, 0]
     exact = is64(proto)
     B = min(rows, r0 + _BLOCK) - r0
+    # Views of the block's rows, indexed from 0 (see _load).
+    r1 = r0 + B
+    x, out, rowout, special = x[r0:r1], out[r0:r1], rowout[r0:r1], special[r0:r1]
+    mask = mask[r0:r1] if has_mask else mask
+    g = g[r0:r1] if (mode == SM_PROD or mode == LSM_VJP or mode == LSM_JVP
+                     or mode == LSE_JVP) else g
+    grow = grow[r0:r1] if mode == LSE_VJP else grow
     xt = np.empty((n, B))
     if has_mask:
         for j in range(n):
             for b in range(B):
-                xt[j, b] = np.float64(x[r0 + b, j]) if mask[r0 + b, j] else -np.inf
+                xt[j, b] = np.float64(x[b, j]) if mask[b, j] else -np.inf
     else:
         for j in range(n):
             for b in range(B):
-                xt[j, b] = x[r0 + b, j]
+                xt[j, b] = x[b, j]
     m = np.full(B, -np.inf)
     for j in range(n):
         for b in range(B):
@@ -349,68 +374,69 @@ def _small_block(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0):
     for b in range(B):
         d[b] = 1.0 + (s[b] + (c[b] - 1.0))
         if not (m[b] > -np.inf and m[b] < np.inf) or s[b] != s[b]:
-            special[r0 + b] = 1
+            special[b] = 1
     L = np.empty(B)
     if mode == LSE or mode == LOG_SOFTMAX:
         for b in range(B):
             L[b] = log1p64(s[b] + (c[b] - 1.0))
     if mode == LSE:
         for b in range(B):
-            rowout[r0 + b] = m[b] + L[b]
+            rowout[b] = m[b] + L[b]
         return
     aux = np.zeros(B)
     if mode == SM_PROD or mode == LSM_JVP:
         for j in range(n):
             for b in range(B):
-                aux[b] += (e[j, b] / d[b]) * g[r0 + b, j] if xt[j, b] > -np.inf else 0.0
+                aux[b] += (e[j, b] / d[b]) * g[b, j] if xt[j, b] > -np.inf else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
             for b in range(B):
-                aux[b] += g[r0 + b, j] if xt[j, b] > -np.inf else 0.0
+                aux[b] += g[b, j] if xt[j, b] > -np.inf else 0.0
     elif mode == LSE_JVP:
         for j in range(n):
             for b in range(B):
                 p = e[j, b] / d[b]
-                aux[b] += 0.0 if p == 0.0 else p * g[r0 + b, j]
+                aux[b] += 0.0 if p == 0.0 else p * g[b, j]
         for b in range(B):
-            rowout[r0 + b] = aux[b]
+            rowout[b] = aux[b]
         return
+    rd = 1.0 / d
     if mode == SOFTMAX:
         for j in range(n):
             for b in range(B):
-                out[r0 + b, j] = e[j, b] / d[b]
+                out[b, j] = _over(e[j, b], d[b], rd[b], exact)
     elif mode == LOG_SOFTMAX and T == 1.0:
         for j in range(n):
             for b in range(B):
                 z, dz = _shift1(xt[j, b], mref[b], exact)
-                out[r0 + b, j] = (z + dz) - L[b]
+                out[b, j] = (z + dz) - L[b]
     elif mode == LOG_SOFTMAX:
         for j in range(n):
             for b in range(B):
                 z, dz = _shiftT(xt[j, b], mref[b], T, exact)
-                out[r0 + b, j] = (z + dz) - L[b]
+                out[b, j] = (z + dz) - L[b]
     elif mode == SM_PROD:
         for j in range(n):
             for b in range(B):
                 p = e[j, b] / d[b]
                 live = xt[j, b] > -np.inf
-                out[r0 + b, j] = p * (g[r0 + b, j] - aux[b]) / T if live else 0.0
+                out[b, j] = p * (g[b, j] - aux[b]) / T if live else 0.0
     elif mode == LSM_VJP:
         for j in range(n):
             for b in range(B):
                 p = e[j, b] / d[b]
                 live = xt[j, b] > -np.inf
-                out[r0 + b, j] = (g[r0 + b, j] - p * aux[b]) / T if live else 0.0
+                out[b, j] = (g[b, j] - p * aux[b]) / T if live else 0.0
     elif mode == LSM_JVP:
         for j in range(n):
             for b in range(B):
                 live = xt[j, b] > -np.inf
-                out[r0 + b, j] = (g[r0 + b, j] - aux[b]) / T if live else 0.0
+                out[b, j] = (g[b, j] - aux[b]) / T if live else 0.0
     elif mode == LSE_VJP:
         for j in range(n):
             for b in range(B):
                 p = e[j, b] / d[b]
-                out[r0 + b, j] = 0.0 if p == 0.0 else grow[r0 + b] * p
+                out[b, j] = 0.0 if p == 0.0 else grow[b] * p
 
 
 def family(x, mask, g, grow, mode, T, out, rowout, special, threads=1):
