@@ -8,8 +8,8 @@ choice of arithmetic inside follows the element type through ``@overload``
 * float32 arrays: ``exp32`` (relative error below 1e-11) without it; every
   intermediate is float64 and the result is rounded to float32 once.
 
-The reductions below are compiled with ``fastmath`` flags so that LLVM may
-vectorise them (reassociation of the sum, ``max`` without NaN ordering).  They
+The sums below are compiled with ``fastmath`` flags so that LLVM may
+vectorise them (reassociation); the max keeps eight explicit lanes.  They
 are separate functions on purpose: fast-math flags apply to the instructions
 of the function that carries them, and the exp/TwoSum arithmetic, whose
 rounding must not be reassociated, lives in the callers.  A NaN that the max
@@ -57,14 +57,40 @@ def _exp_for(proto, z, dz):
     return lambda proto, z, dz: exp32(z + dz)
 
 
-@njit(**dict(JIT, fastmath={"nnan", "nsz", "reassoc", "contract"}))
+@njit(**JIT)
 def row_max(a, n):
-    """Maximum of ``a[:n]`` (``-inf`` if empty); a NaN may be ignored (see above)."""
-    m = -np.inf
-    for j in range(n):
-        v = a[j]
-        m = v if v > m else m
-    return m
+    """Maximum of ``a[:n]`` in float64 (``-inf`` if empty); a NaN may be ignored (see above).
+
+    Eight running maxima, one per lane of a vector: LLVM does not vectorise
+    the select reduction ``m = v if v > m else m`` (0.7 ns/element measured),
+    but it packs the eight independent selects of each step into one vector
+    compare and blend.  A maximum is exact in any order.
+    """
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = -np.inf
+    top = n - n % 8
+    for j in range(0, top, 8):
+        v0, v1 = np.float64(a[j]), np.float64(a[j + 1])
+        v2, v3 = np.float64(a[j + 2]), np.float64(a[j + 3])
+        v4, v5 = np.float64(a[j + 4]), np.float64(a[j + 5])
+        v6, v7 = np.float64(a[j + 6]), np.float64(a[j + 7])
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+        m4 = v4 if v4 > m4 else m4
+        m5 = v5 if v5 > m5 else m5
+        m6 = v6 if v6 > m6 else m6
+        m7 = v7 if v7 > m7 else m7
+    for j in range(top, n):
+        v = np.float64(a[j])
+        m0 = v if v > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
 
 
 @njit(**dict(JIT, fastmath={"reassoc", "nsz", "contract"}))

@@ -158,23 +158,35 @@ def _fill_acrossT(proto, xt, mref, T, e):
 
 
 @njit(**JIT)
-def _stats(x, mask, has_mask, i, j0, j1, T, xv, e):
-    """``(m, s, c)`` of a segment: max, sum of the other exps, count of the maxima."""
-    n = j1 - j0
-    _load(x, mask, has_mask, i, j0, j1, xv)
-    m = row_max(xv, n)
+def _stats_of(proto, src, n, T, e):
+    """``(m, s, c)`` of the row segment ``src[:n]`` (x's own row, or its masked copy)."""
+    m = row_max(src, n)
     # Where m is not finite the row is special; exp(v - 0) still carries a NaN.
     mref = m if (m > -np.inf and m < np.inf) else 0.0
-    _fill(x[i, j0], xv, n, mref, T, e)
+    _fill(proto, src, n, mref, T, e)
     s, c = rest_sum(e, n)
     return m, s, c
+
+
+@njit(**JIT)
+def _stats(x, mask, has_mask, i, j0, j1, T, xv, e):
+    """``(m, s, c)`` of a segment: max, sum of the other exps, count of the maxima.
+
+    Unmasked rows are read in place (a view of ``x``, converted element by
+    element); only masked rows are copied into ``xv`` with ``-inf`` filled in.
+    """
+    if has_mask:
+        _load(x, mask, has_mask, i, j0, j1, xv)
+        return _stats_of(x[i, j0], xv, j1 - j0, T, e)
+    return _stats_of(x[i, j0], x[i, j0:j1], j1 - j0, T, e)
 
 
 @njit(**JIT)
 def _aux(g, mode, i, j0, j1, d, xv, e, w):
     """The row reduction of the derivative modes over one segment (0 for the others)."""
     n = j1 - j0
-    gr = g[i, j0:j1] if mode != LSE_VJP else g[0, 0:0]
+    uses_g = mode == SM_PROD or mode == LSM_VJP or mode == LSM_JVP or mode == LSE_JVP
+    gr = g[i, j0:j1] if uses_g else g[0, 0:0]  # g is a (1, 1) dummy otherwise
     if mode == SM_PROD or mode == LSM_JVP:
         # <p, t> over the live entries (p is 0 elsewhere; t may be inf there).
         for j in range(n):
@@ -229,28 +241,38 @@ def _write(proto, g, grow, mode, i, j0, j1, m, d, L, aux, T, xv, e, out):
 
 
 @njit(**JIT)
+def _row(proto, src, g, grow, mode, T, out, rowout, special, i, n, e, w):
+    """Row ``i`` (``src``: its entries, masked ones ``-inf``), every pass in cache."""
+    m, s, c = _stats_of(proto, src, n, T, e)
+    if not (m > -np.inf and m < np.inf) or s != s:
+        special[i] = 1
+        return
+    rest = s + (c - 1)
+    d = 1.0 + rest
+    L = math.log1p(rest)
+    if mode == LSE:
+        rowout[i] = m + L
+        return
+    aux = _aux(g, mode, i, 0, n, d, src, e, w)
+    if mode == LSE_JVP:
+        rowout[i] = aux
+        return
+    _write(proto, g, grow, mode, i, 0, n, m, d, L, aux, T, src, e, out)
+
+
+@njit(**JIT)
 def _row_range(x, mask, has_mask, g, grow, mode, T, out, rowout, special, r0, r1):
-    """Rows ``r0:r1``, one at a time, every pass while the row is in cache."""
+    """Rows ``r0:r1``, one at a time; unmasked rows are read in place (see _stats)."""
     n = x.shape[1]
     xv = np.empty(n)
     e = np.empty(n)
     w = np.empty(n)
     for i in range(r0, r1):
-        m, s, c = _stats(x, mask, has_mask, i, 0, n, T, xv, e)
-        if not (m > -np.inf and m < np.inf) or s != s:
-            special[i] = 1
-            continue
-        rest = s + (c - 1)
-        d = 1.0 + rest
-        L = math.log1p(rest)
-        if mode == LSE:
-            rowout[i] = m + L
-            continue
-        aux = _aux(g, mode, i, 0, n, d, xv, e, w)
-        if mode == LSE_JVP:
-            rowout[i] = aux
-            continue
-        _write(x[i, 0], g, grow, mode, i, 0, n, m, d, L, aux, T, xv, e, out)
+        if has_mask:
+            _load(x, mask, has_mask, i, 0, n, xv)
+            _row(x[i, 0], xv, g, grow, mode, T, out, rowout, special, i, n, e, w)
+        else:
+            _row(x[i, 0], x[i], g, grow, mode, T, out, rowout, special, i, n, e, w)
 
 
 @njit(**JIT)
@@ -296,6 +318,15 @@ def _combine(x, T, M, S, C, m_row, d_row, L_row, special):
 
 
 @njit(**JIT)
+def _chunk_body(proto, src, g, grow, mode, T, m, d, L, aux, out, write, i, j0, j1, e, w):
+    _fill(proto, src, j1 - j0, m, T, e)
+    if write:
+        _write(proto, g, grow, mode, i, j0, j1, m, d, L, aux, T, src, e, out)
+        return 0.0
+    return _aux(g, mode, i, j0, j1, d, src, e, w)
+
+
+@njit(**JIT)
 def _chunk_pass(x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row, aux_row,
                 special, A, out, write, t0, t1):
     """Chunks ``t0:t1`` with the rows' m and d known: the aux reduction, or the write."""
@@ -308,13 +339,15 @@ def _chunk_pass(x, mask, has_mask, g, grow, mode, T, m_row, d_row, L_row, aux_ro
         if special[i]:
             continue
         j0, j1 = c * CHUNK, min(x.shape[1], (c + 1) * CHUNK)
-        _load(x, mask, has_mask, i, j0, j1, xv)
-        _fill(x[i, j0], xv, j1 - j0, m_row[i], T, e)
-        if write:
-            _write(x[i, j0], g, grow, mode, i, j0, j1, m_row[i], d_row[i], L_row[i],
-                   aux_row[i], T, xv, e, out)
+        args = (g, grow, mode, T, m_row[i], d_row[i], L_row[i], aux_row[i], out, write,
+                i, j0, j1, e, w)
+        if has_mask:
+            _load(x, mask, has_mask, i, j0, j1, xv)
+            a = _chunk_body(x[i, j0], xv, *args)
         else:
-            A[i, c] = _aux(g, mode, i, j0, j1, d_row[i], xv, e, w)
+            a = _chunk_body(x[i, j0], x[i, j0:j1], *args)
+        if not write:
+            A[i, c] = a
 
 
 @njit(**JIT)
