@@ -6,7 +6,7 @@ compiled once per dtype.  Per row, with the arithmetic of
 :func:`sigmax._softmax._shift` (Blanchard, Higham & Higham, IMA J. Numer.
 Anal. 2021, doi:10.1093/imanum/draa038)::
 
-    m    = max_j x_j                             pass 1 (vectorised max)
+    m    = max_j x_j                             pass 1 (16 independent maxima)
     e_j  = exp(x_j - m)                          pass 2, into a float64 row buffer
     rest = sum_{e_j != 1} e_j + (#{e_j == 1} - 1)       the sum excluding the max
     L    = log1p(rest),  d = 1 + rest            so that lse - x_j = L - (x_j - m)
@@ -35,15 +35,14 @@ finite (``+inf``, all ``-inf``) or that hold a NaN are only flagged in
 ``special``: the caller computes them on the plain path (SPEC section 4).
 Ignored rows (``keep == 0``) get loss 0 and a zero gradient.
 
-Rows of at most :data:`SMALL` classes are computed the same way, in blocks
-of rows transposed into such tiles (:func:`_label_small`): a loop along a row
-of a few classes costs more in overhead than in arithmetic.
-
 Integer targets with the class axis in the middle of a C-contiguous array
 (``(N, C, H, W)`` with ``axis=1``) have their own kernel, :func:`label_tiles`,
 which reads the array in place as ``(outer, C, inner)`` and runs every loop
 across a tile of inner positions (the same arithmetic, with the exps summed
-class by class and a vectorised ``log1p``).
+class by class and a vectorised ``log1p``).  Rows of at most :data:`SMALL`
+classes are computed the same way, in blocks of rows transposed into such
+tiles (:func:`_label_small`): a loop along a row of a few classes costs more
+in overhead than in arithmetic.
 
 A row's result depends on the row alone, never on the batch, the tile or the
 number of threads.  The sums of the loss over rows are left to the caller (NumPy's
