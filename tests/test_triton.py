@@ -294,7 +294,11 @@ def test_cross_entropy(on_triton, block, reduction, smoothing):
     close(xa.grad, rg, rtol=3e-6, atol=1e-7)
 
 
-def test_cross_entropy_special_rows(on_triton, block):
+def test_cross_entropy_special_rows(on_triton, block, monkeypatch):
+    from sigmax._triton import _cross_entropy
+    calls = []
+    real = _cross_entropy._split_rows
+    monkeypatch.setattr(_cross_entropy, "_split_rows", lambda *a: calls.append(1) or real(*a))
     for smoothing in (0.0, 0.2):
         kw = dict(reduction="none", label_smoothing=smoothing)
         loss, grad = on_triton(sx.cross_entropy.value_and_grad, SPECIAL, T_SPECIAL, **kw)
@@ -303,6 +307,7 @@ def test_cross_entropy_special_rows(on_triton, block):
         close(grad, rg, rtol=3e-6, atol=1e-7)
         assert (grad[0] == 0).all() and (grad[1] == 0).all()
         assert not torch.isnan(grad[[0, 1, 2, 3, 4, 6]]).any()
+    assert len(calls) == (2 if block == "split-rows" else 0)
 
 
 def test_cross_entropy_all_ignored_and_half(on_triton):

@@ -14,6 +14,10 @@ Design decisions
   scale by the incoming gradient (a multiply in place for a scalar loss)
   instead of a second pass over the logits.  This is the memory traffic of
   Liger-Kernel's and Unsloth's fused losses; the kernel itself is sigmax's.
+* Few long rows (fewer than :data:`._softmax.TARGET_PROGRAMS`, e.g. ``(256,
+  2**20)``) are split over several programs a row as in :mod:`._softmax`:
+  pass 1 the partial states, merged exactly; the loss from the merged state
+  and the target's logit (a gather) in torch; pass 2 the gradient.
 * ``scale`` (``1 / count of counted targets`` for ``'mean'``, 1 otherwise) is
   read from a device tensor, so nothing synchronises with the host; with every
   target ignored the mean is 0 and the gradient zero (SPEC section 2).
@@ -28,11 +32,14 @@ Design decisions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import triton
 import triton.language as tl
 
+from . import _softmax
 from ._rows import block_stats, finish_lse, merge
 from ._softmax import launch_params
 
@@ -111,6 +118,62 @@ def _ce_kernel(x_ptr, t_ptr, loss_ptr, grad_ptr, scale_ptr, n, stride_x, stride_
                 tl.store(g_row + start + offs, g, mask=mask)
 
 
+@triton.jit
+def _grad_split_kernel(x_ptr, t_ptr, stat_ptr, scale_ptr, grad_ptr, n, rows, stride_x,
+                       stride_g, span, ignore_index, eps, HAS_IGNORE: tl.constexpr,
+                       BLOCK: tl.constexpr):
+    """Split rows, pass 2: the gradient of one span of one row from the merged row state."""
+    row = tl.program_id(0).to(tl.int64)
+    split = tl.program_id(1)
+    t = tl.load(t_ptr + row).to(tl.int64)
+    if HAS_IGNORE:
+        ignored = (t == ignore_index).to(tl.int32)
+    else:
+        ignored = (t != t).to(tl.int32)
+    m = tl.load(stat_ptr + row)
+    s = tl.load(stat_ptr + rows + row)
+    lse = tl.load(stat_ptr + 2 * rows + row)
+    q = tl.load(stat_ptr + 3 * rows + row).to(tl.int32)
+    scale = tl.load(scale_ptr)
+    x_row = x_ptr + row * stride_x
+    g_row = grad_ptr + row * stride_g
+    offs = tl.arange(0, BLOCK)
+    lo = split * span
+    hi = tl.minimum(lo + span, n)
+    for start in range(lo, hi, BLOCK):
+        mask = start + offs < hi
+        xb = tl.load(x_row + start + offs, mask=mask, other=float("-inf")).to(tl.float32)
+        g = _grad_block(xb, start + offs, t, m, s, lse, q, scale, n, eps, ignored)
+        tl.store(g_row + start + offs, g, mask=mask)
+
+
+def _split_rows(x, target, losses, grad, scale, ignore_index, eps, blk, warps):
+    """Few long rows: the state over several programs a row, the loss in torch, pass 2."""
+    rows, n = x.shape
+    M, S, K, Q, lse, splits, span = _softmax.split_state(x, blk, warps)
+    ignored = (target == ignore_index) if ignore_index is not None else \
+        torch.zeros_like(target, dtype=torch.bool)
+    t_safe = torch.where(ignored, 0, target).to(torch.int64)
+    xt = x.gather(1, t_safe[:, None])[:, 0].to(torch.float32)
+    ce = torch.where(M > -math.inf, lse - xt, math.inf)
+    ce = torch.where(K > 0, torch.where(xt == math.inf, torch.log(K), math.inf), ce)
+    loss = ce
+    if eps:
+        sx = x.sum(-1, dtype=torch.float32)
+        smooth = torch.where(M > -math.inf, lse - sx / n, math.inf)
+        smooth = torch.where(K > 0, torch.where(K == n, torch.log(K), math.inf), smooth)
+        loss = (1.0 - eps) * ce + eps * smooth
+    loss = torch.where(Q > 0, math.nan, loss)
+    losses.copy_(torch.where(ignored, 0.0, loss))
+    if grad is not None:
+        stat = torch.stack([M, S, lse, Q]).contiguous()
+        with np.errstate(all="ignore"):
+            _grad_split_kernel[(rows, splits)](
+                x, target, stat, scale, grad, n, rows, x.stride(0), grad.stride(0), span,
+                0 if ignore_index is None else int(ignore_index), float(eps),
+                HAS_IGNORE=ignore_index is not None, BLOCK=blk, num_warps=warps)
+
+
 def cross_entropy_rows(x: torch.Tensor, target: torch.Tensor, *, ignore_index, eps: float,
                        reduction: str, want_grad: bool, block: int | None = None):
     """``(loss, grad or None)`` for logits ``x`` ``(rows, V)`` and int targets ``(rows,)``.
@@ -133,6 +196,9 @@ def cross_entropy_rows(x: torch.Tensor, target: torch.Tensor, *, ignore_index, e
         scale = torch.ones((), dtype=torch.float32, device=x.device)
     if rows:
         blk, single, warps = launch_params(n, block)
+    if rows and not single and rows < _softmax.TARGET_PROGRAMS:
+        _split_rows(x, target, losses, grad, scale, ignore_index, eps, blk, warps)
+    elif rows:
         with np.errstate(all="ignore"):  # the interpreter computes in NumPy
             _ce_kernel[(rows,)](x, target, losses, losses if grad is None else grad, scale,
                                 n, x.stride(0), 0 if grad is None else grad.stride(0),

@@ -52,7 +52,8 @@ import triton.language as tl
 
 from ._rows import block_stats, finish_lse, log1p, merge
 
-__all__ = ["MAX_SINGLE", "LOOP_BLOCK", "launch_params", "forward", "product"]
+__all__ = ["MAX_SINGLE", "LOOP_BLOCK", "TARGET_PROGRAMS", "launch_params", "forward", "product",
+           "split_state", "merge_partials"]
 
 MAX_SINGLE = 65536
 LOOP_BLOCK = 8192
@@ -171,28 +172,36 @@ def merge_partials(m, s, dim=-1):
     return M.squeeze(dim), torch.where(top, s, parts).sum(dim)
 
 
-def _split_forward(x, y, lse, mode, blk, warps):
-    """Rows longer than one block, spread over ``S`` programs a row (``rows * S`` programs)."""
+def split_state(x, blk, warps):
+    """Pass 1 of the split rows: ``(M, S, K, Q, lse, splits, span)`` of every row (float32)."""
     rows, n = x.shape
     nblocks = triton.cdiv(n, blk)
-    S = max(1, min(nblocks, triton.cdiv(TARGET_PROGRAMS, rows)))
-    span = triton.cdiv(nblocks, S) * blk
-    S = triton.cdiv(n, span)
-    state = torch.empty((4, rows, S), dtype=torch.float32, device=x.device)
+    splits = max(1, min(nblocks, triton.cdiv(TARGET_PROGRAMS, rows)))
+    span = triton.cdiv(nblocks, splits) * blk
+    splits = triton.cdiv(n, span)
+    state = torch.empty((4, rows, splits), dtype=torch.float32, device=x.device)
     with np.errstate(all="ignore"):
-        _partial_kernel[(rows, S)](x, state, n, x.stride(0), span, rows, S, BLOCK=blk,
-                                   num_warps=warps)
-    M, Ssum = merge_partials(state[0], state[1])
+        _partial_kernel[(rows, splits)](x, state, n, x.stride(0), span, rows, splits,
+                                        BLOCK=blk, num_warps=warps)
+    M, S = merge_partials(state[0], state[1])
     K = state[2].sum(-1)
     Q = state[3].sum(-1)
-    out = torch.where(M > -math.inf, M + torch.log1p(Ssum), -math.inf)
-    out = torch.where(K > 0, math.inf, out)
-    lse.copy_(torch.where(Q > 0, math.nan, out))
+    lse = torch.where(M > -math.inf, M + torch.log1p(S), -math.inf)
+    lse = torch.where(K > 0, math.inf, lse)
+    lse = torch.where(Q > 0, math.nan, lse)
+    return M, S, K, Q, lse, splits, span
+
+
+def _split_forward(x, y, lse, mode, blk, warps):
+    """Rows longer than one block, spread over several programs a row."""
+    rows, n = x.shape
+    M, S, K, Q, row_lse, splits, span = split_state(x, blk, warps)
+    lse.copy_(row_lse)
     if y is not None:
-        stat = torch.stack([M, Ssum, K, Q]).contiguous()
+        stat = torch.stack([M, S, K, Q]).contiguous()
         with np.errstate(all="ignore"):
-            _write_kernel[(rows, S)](x, y, stat, n, x.stride(0), y.stride(0), span, rows,
-                                     MODE=mode, BLOCK=blk, num_warps=warps)
+            _write_kernel[(rows, splits)](x, y, stat, n, x.stride(0), y.stride(0), span, rows,
+                                          MODE=mode, BLOCK=blk, num_warps=warps)
 
 
 @triton.jit
