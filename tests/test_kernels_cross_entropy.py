@@ -436,3 +436,31 @@ def test_random_probability_batches_agree(x, data):
     np.testing.assert_allclose(got[0][finite], want[0][finite], rtol=1e-13, atol=1e-300)
     # Terms of at most 12 (the row sums of q): see _close.
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1.2e-14)
+
+
+@pytest.mark.parametrize("shape, axis", [((3000, 700), -1), ((8, 21, 64, 64), 1),
+                                         ((40000, 8), -1)],
+                         ids=["rows", "tiles", "few-classes"])
+def test_extra_memory_is_the_gradient(rng, shape, axis):
+    # After a warm-up call (numba's import and the cache load allocate on the
+    # first one): the gradient, the per-row losses (8 bytes a row) and the
+    # kernel's small buffers.
+    import tracemalloc
+
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = _labels(rng, shape, axis)
+    sx.cross_entropy.value_and_grad(x, y, axis=axis)
+    rows = y.size
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = sx.cross_entropy.value_and_grad(x, y, axis=axis)
+        _, peak = tracemalloc.get_traced_memory()
+        del out
+        tracemalloc.reset_peak()
+        sx.cross_entropy(x, y, axis=axis)
+        _, peak_call = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= x.nbytes + 8 * rows + 2**20, (peak - x.nbytes) / x.nbytes
+    assert peak_call <= 8 * rows + 2**20, peak_call / x.nbytes
