@@ -130,15 +130,16 @@ def test_values_match_generic_and_closed_form(on_triton, block, name, n):
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_special_rows(on_triton, block, name):
     f = getattr(sx, name)
-    got = on_triton(f, SPECIAL)
-    close(got, generic(f, SPECIAL), rtol=4e-6, atol=0)
+    x = torch.cat([SPECIAL] * 8, dim=1)     # 40: three forced blocks, three split spans
+    got = on_triton(f, x)
+    close(got, generic(f, x), rtol=4e-6, atol=0)
     # the masked row: zeros / -inf, never NaN
     assert not torch.isnan(got[0]).any()
-    g = _random(SPECIAL.shape, seed=3) if name != "logsumexp" else _random((7,), seed=3)
+    g = _random(x.shape, seed=3) if name != "logsumexp" else _random((7,), seed=3)
     for method in ("vjp", "jvp"):
-        t = g if method == "vjp" or name != "logsumexp" else _random(SPECIAL.shape, seed=4)
-        p = on_triton(getattr(f, method), SPECIAL, t)
-        close(p, generic(getattr(f, method), SPECIAL, t), rtol=1e-5, atol=1e-6)
+        t = g if method == "vjp" or name != "logsumexp" else _random(x.shape, seed=4)
+        p = on_triton(getattr(f, method), x, t)
+        close(p, generic(getattr(f, method), x, t), rtol=1e-5, atol=1e-6)
         assert (p[:2] == 0).all() and (p[4] == 0).all()     # masked and +inf rows
         assert torch.isnan(p[5]).all()
 
@@ -147,6 +148,7 @@ def test_special_rows(on_triton, block, name):
 def test_autograd_backward(on_triton, block, name):
     f = getattr(sx, name)
     x = torch.cat([SPECIAL[[0, 2, 3, 6]], _random((3, 5), seed=5)])
+    x = torch.cat([x, x[:, :4]], dim=1)
     xa = x.clone().requires_grad_()
     xb = x.clone().requires_grad_()
     w = _random(x.shape if name != "logsumexp" else x.shape[:1], seed=6)
@@ -299,10 +301,11 @@ def test_cross_entropy_special_rows(on_triton, block, monkeypatch):
     calls = []
     real = _cross_entropy._split_rows
     monkeypatch.setattr(_cross_entropy, "_split_rows", lambda *a: calls.append(1) or real(*a))
+    wide = torch.cat([SPECIAL] * 8, dim=1)      # 40 classes: three forced blocks and spans
     for smoothing in (0.0, 0.2):
         kw = dict(reduction="none", label_smoothing=smoothing)
-        loss, grad = on_triton(sx.cross_entropy.value_and_grad, SPECIAL, T_SPECIAL, **kw)
-        rl, rg = generic(sx.cross_entropy.value_and_grad, SPECIAL, T_SPECIAL, **kw)
+        loss, grad = on_triton(sx.cross_entropy.value_and_grad, wide, T_SPECIAL, **kw)
+        rl, rg = generic(sx.cross_entropy.value_and_grad, wide, T_SPECIAL, **kw)
         close(loss, rl, rtol=3e-6, atol=0)
         close(grad, rg, rtol=3e-6, atol=1e-7)
         assert (grad[0] == 0).all() and (grad[1] == 0).all()
