@@ -3,6 +3,7 @@
     python benchmarks/bench_kernels.py            # the issue's shapes, float32 and float64
     python benchmarks/bench_kernels.py --quick
     python benchmarks/bench_kernels.py --plain    # the dispatch threshold
+    python benchmarks/bench_kernels.py --passes   # ns/element of each pass (profile)
 
 Everything is in :mod:`sigmax._bench`; results go to docs/benchmarks.md.
 """

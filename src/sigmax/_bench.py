@@ -5,6 +5,7 @@ function over the shapes of the kernels issue and prints medians and ratios::
 
     python -m sigmax._bench                      # every shape, float32 and float64
     python benchmarks/bench_kernels.py --quick   # the same, small shapes
+    python -m sigmax._bench --passes             # where the kernels' time goes
     sigmax bench --functions softmax --dtypes float32
 
 Implementations (those installed):
@@ -36,7 +37,7 @@ import time
 import numpy as np
 
 __all__ = ["SHAPES", "FUNCTIONS", "implementations", "time_call", "run", "format_table",
-           "threshold_rows", "main"]
+           "threshold_rows", "pass_profile", "fresh_output_cost", "main"]
 
 #: The shapes of the kernels issue.
 SHAPES = [(65536, 10), (8192, 1000), (1024, 32768), (16, 2 ** 21)]
@@ -230,6 +231,112 @@ def threshold_rows(sizes=None, families=("softmax", "elementwise"), repeat: int 
     return rows
 
 
+def _thread_best(fn, repeat):
+    """The least thread CPU time of ``fn()`` over ``repeat`` calls (after a warm-up).
+
+    CPU time of the calling thread: time spent descheduled on a loaded
+    machine is not counted, so the figures hold under load better than wall time.
+    """
+    fn()
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - t0)
+    return best
+
+
+def pass_profile(rows: int = 8192, n: int = 1000, repeat: int = 5):
+    """Where a row kernel's time goes: ``(dtype, pass, ns per element)`` rows, one thread.
+
+    Runs the passes of :mod:`sigmax._kernels.softmax` cumulatively over a
+    ``(rows, n)`` array (max; + exp; + the sum; + softmax's write) and the
+    float32 sigmoid kernel, each the least thread CPU time of ``repeat`` runs;
+    a pass's cost is the difference from the previous line.  Also PyTorch's
+    softmax and sigmoid on one thread, where installed.
+    """
+    from numba import njit
+
+    from sigmax._kernels import elementwise as ew
+    from sigmax._kernels import softmax as k
+    from sigmax._kernels._common import JIT, rest_sum, row_max
+
+    @njit(**dict(JIT, cache=False))
+    def drive(x, out, upto):
+        rows_, m_ = x.shape
+        e = np.empty(m_)
+        acc = 0.0
+        dummy = np.zeros(1)
+        for i in range(rows_):
+            src = x[i]
+            m = row_max(src, m_)
+            if upto >= 1:
+                k._fill(x[i, 0], src, m_, m, 1.0, e)
+            if upto >= 2:
+                s, c = rest_sum(e, m_)
+                acc += s + c
+            if upto >= 3:
+                k._write(x[i, 0], x, dummy, k.SOFTMAX, i, 0, m_, m, 3.0, 0.0, 0.0, 1.0, src,
+                         e, out)
+        return acc
+
+    torch = _optional("torch")
+    out_rows = []
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        x = rng.normal(scale=3.0, size=(rows, n)).astype(dtype)
+        o = np.empty_like(x)
+        for upto, name in enumerate(("max", "+ exp", "+ sum", "+ write (softmax)")):
+            t = _thread_best(lambda: drive(x, o, upto), repeat)
+            out_rows.append((dtype, name, t / x.size * 1e9))
+        if dtype == "float32":
+            flat, fo = x.reshape(-1), o.reshape(-1)
+            t = _thread_best(lambda: ew.apply("sigmoid", None, flat, None, fo, 1), repeat)
+            out_rows.append((dtype, "sigmoid kernel", t / x.size * 1e9))
+        if torch is not None:
+            torch.set_num_threads(1)
+            tx = torch.from_numpy(x)
+            t = _thread_best(lambda: torch.softmax(tx, -1), repeat)
+            out_rows.append((dtype, "torch softmax", t / x.size * 1e9))
+            if dtype == "float32":
+                t = _thread_best(lambda: torch.sigmoid(tx), repeat)
+                out_rows.append((dtype, "torch sigmoid", t / x.size * 1e9))
+        t = _thread_best(lambda: np.copyto(o, x), repeat)
+        out_rows.append((dtype, "np.copyto (preallocated)", t / x.size * 1e9))
+    return out_rows
+
+
+def fresh_output_cost(n: int = 2 ** 25, repeat: int = 5):
+    """``(dtype, preallocated_s, fresh_s, minor_faults, sys_s)``: writing a fresh array.
+
+    ``np.empty`` of more than 32 MiB is a new mapping each call (glibc's mmap
+    threshold), so every call's first write faults its pages in and the kernel
+    zeroes them; ``fill`` of a preallocated array of the same size is the floor.
+    """
+    import resource
+
+    res = []
+    for dtype in ("float32", "float64"):
+        o = np.empty(n, dtype)
+        o.fill(1)
+        pre = min(_wall(lambda: o.fill(0)) for _ in range(repeat))
+        fresh, flt, sys_t = math.inf, 0, 0.0
+        for _ in range(repeat):
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t = _wall(lambda: np.empty(n, dtype).fill(0))
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            if t < fresh:
+                fresh, flt, sys_t = t, r1.ru_minflt - r0.ru_minflt, r1.ru_stime - r0.ru_stime
+        res.append((dtype, pre, fresh, flt, sys_t))
+    return res
+
+
+def _wall(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def _shape(text):
     try:
         return tuple(int(eval(p, {"__builtins__": {}})) for p in text.split("x"))
@@ -253,7 +360,23 @@ def main(argv=None) -> int:
                         help="threads for sigmax and PyTorch (default: sigmax's default)")
     parser.add_argument("--plain", action="store_true",
                         help="measure the dispatch threshold (plain vs kernel by size)")
+    parser.add_argument("--passes", action="store_true",
+                        help="profile: ns/element of each kernel pass (one thread, CPU "
+                             "time) and the cost of a fresh output array")
     args = parser.parse_args(argv)
+    if args.passes:
+        print("| dtype | passes (cumulative) | ns/element, 1 thread |")
+        print("|---|---|---|")
+        for dt, name, ns in pass_profile():
+            print(f"| {dt} | {name} | {ns:.2f} |", flush=True)
+        print()
+        print("| dtype | 2**25 elements | preallocated fill ms | fresh np.empty + fill ms "
+              "| minor faults | sys ms |")
+        print("|---|---|---|---|---|---|")
+        for dt, pre, fresh, flt, sys_t in fresh_output_cost():
+            print(f"| {dt} | {2 ** 25} | {pre * 1e3:.1f} | {fresh * 1e3:.1f} | {flt} | "
+                  f"{sys_t * 1e3:.1f} |", flush=True)
+        return 0
     if args.plain:
         print("| family | dtype | elements | plain us (best) | kernel us (best) | plain/kernel |")
         print("|---|---|---|---|---|---|")
