@@ -208,11 +208,12 @@ def _split_forward(x, y, lse, mode, blk, warps):
 def _product_terms(y, t, MODE: tl.constexpr):
     """Per-entry terms of the row sum: ``<t, y>`` (softmax), ``sum t`` or ``<exp y, t>``."""
     if MODE == 0:
-        return tl.where(y != 0.0, t * y, 0.0)
+        r = tl.where(y != 0.0, t * y, 0.0)
     elif MODE == 1:
-        return tl.where(y > float("-inf"), t, 0.0)
+        r = tl.where(y > float("-inf"), t, 0.0)
     else:
-        return tl.where(y > float("-inf"), t * tl.exp(y), 0.0)
+        r = tl.where(y > float("-inf"), t * tl.exp(y), 0.0)
+    return r
 
 
 @triton.jit
