@@ -319,7 +319,14 @@ def _combine(x, T, M, S, C, m_row, d_row, L_row, special):
 
 @njit(**JIT)
 def _chunk_body(proto, src, g, grow, mode, T, m, d, L, aux, out, write, i, j0, j1, e, w):
-    _fill(proto, src, j1 - j0, m, T, e)
+    # The exps only where this pass reads them: log_softmax's write (and its
+    # jvp's) needs x - m and the row's log-sum alone, log_softmax.vjp's aux g alone.
+    if write:
+        needs_e = mode == SOFTMAX or mode == SM_PROD or mode == LSM_VJP or mode == LSE_VJP
+    else:
+        needs_e = mode == SM_PROD or mode == LSM_JVP or mode == LSE_JVP
+    if needs_e:
+        _fill(proto, src, j1 - j0, m, T, e)
     if write:
         _write(proto, g, grow, mode, i, j0, j1, m, d, L, aux, T, src, e, out)
         return 0.0
