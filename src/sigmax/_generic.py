@@ -269,15 +269,20 @@ def _elementwise(ctx, name, method, args, kwargs):
 # ----------------------------------------------------------------------------
 # The shifted-row core (the algorithm of sigmax._softmax, namespace-generic).
 
-def _shifted(xp, x, m, temperature, exact=True):
+def _shifted(xp, x, m, temperature, exact=True, inf_rows_by_inf=False):
     """``z + dz = (x - m) / T`` (TwoSum) and ``e = exp(z)(1 + dz)``, elementwise.
 
-    The shift is by ``m`` where it is finite (0 otherwise, so NaN rows stay NaN).
+    The shift is by ``m`` where it is finite (0 otherwise, so NaN rows stay NaN;
+    with ``inf_rows_by_inf`` a row whose maximum is ``+inf`` is shifted by
+    ``+inf``: its finite entries get ``e = 0``, its ``+inf`` entries NaN).
     ``exact=False`` leaves out the TwoSum correction: for float32 (and smaller)
     inputs computed in float64 the error of ``x - m`` (relative 2**-53 of
     ``|x - m|``) is far below the result's rounding.
     """
-    m0 = xp.where(xp.isinf(m), 0.0, m)
+    m0 = xp.where((m == _INF) if inf_rows_by_inf else xp.isinf(m),
+                  _INF if inf_rows_by_inf else 0.0, m)
+    if inf_rows_by_inf:
+        m0 = xp.where(m == -_INF, 0.0, m0)
     z = x - m0
     if not exact:
         if temperature != 1.0:
@@ -309,22 +314,43 @@ def _count(xp, cond, like, axes):
 def _row_stats(xp, x, axes, temperature, exact=True):
     """``(m, rest, n_inf)`` with keepdims: the row maximum, the sum of ``exp((x - m)/T)``
     excluding one maximal entry, and the number of ``+inf`` entries."""
+    return _row_stats_full(xp, x, axes, temperature, exact)[:3]
+
+
+def _row_stats_full(xp, x, axes, temperature, exact=True):
+    """``(m, rest, n_inf, z, dz, e, top)``: the statistics and the pieces they came from.
+
+    ``z + dz = (x - m)/T`` and ``e = exp(z)(1 + dz)`` as in :func:`_shifted`,
+    ``top = (x == m)`` the maximal entries.  One comparison serves two counts:
+    in a row whose maximum is ``+inf`` the maximal entries are its ``+inf``
+    entries, so ``n_inf`` is the number of maximal entries there (0 elsewhere);
+    in a finite row ``x == m`` exactly where ``z == 0``.  An empty (all
+    ``-inf``) row gets ``rest = 0``.  The softmax family reuses ``z``, ``dz``,
+    ``e`` and ``top`` instead of recomputing them (eager libraries; Dask keeps
+    only the statistics).
+    """
     if axes == ():
         # Every entry is its own row (a 0-d input with axis=None).
-        return x, xp.zeros_like(x), xp.astype(x == _INF, x.dtype)
+        zero = xp.zeros_like(x)
+        return (x, zero, xp.astype(x == _INF, x.dtype)) + _shifted(xp, x, x, temperature,
+                                                                   exact) + (x == x,)
     kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
     if any(x.shape[a] == 0 for a in axes):
         zeros = xp.zeros(kept, dtype=x.dtype, device=_device(x))
-        return zeros - _INF, zeros, zeros
+        empty = xp.zeros_like(x)
+        return zeros - _INF, zeros, zeros, empty, 0.0, empty, empty == 1.0
     m = xp.max(x, axis=axes, keepdims=True)
-    z, _, e = _shifted(xp, x, m, temperature, exact)
-    # The maximal entries have z == 0 exactly; leave them out of the sum and
+    z, dz, e = _shifted(xp, x, m, temperature, exact, inf_rows_by_inf=True)
+    # The maximal entries have e == 1 exactly (and the NaN of +inf rows is
+    # theirs: see _shifted); leave them out of the sum and
     # add all but one back as an exact integer: the "sum excluding the maximum".
-    top = z == 0.0
+    top = x == m
     n_top = _count(xp, top, x, axes)
     rest = xp.sum(xp.where(top, 0.0, e), axis=axes, keepdims=True) + _clip_below_zero(
         xp, n_top - 1.0)
-    return m, rest, _count(xp, x == _INF, x, axes)
+    rest = xp.where(m == -_INF, 0.0, rest)
+    n_inf = xp.where(m == _INF, n_top, 0.0)
+    return m, rest, n_inf, z, dz, e, top
 
 
 def _merge_stats(xp, m, rest, n_inf, axes, temperature, exact=True):

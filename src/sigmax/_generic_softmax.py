@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from . import _generic, _policy
-from ._generic import _INF, _shifted
+from ._generic import _INF, _row_stats_full, _shifted
 
 __all__ = []
 
@@ -49,17 +49,45 @@ class _Rows:
         if mask is not None:
             x = ctx.blockwise(lambda xp, x, k: xp.where(k, x, -_INF), x, mask)
         self.ctx, self.x, self.axes, self.t = ctx, x, axes, temperature
-        self.m, self.rest, self.n_inf = ctx.stats(x, axes, temperature)
+        self._pieces = None
+        if ctx.lib == "dask":
+            self.m, self.rest, self.n_inf = ctx.stats(x, axes, temperature)
+        else:
+            # Eager (and traced) arrays: keep the shifted row and its exps, so
+            # that softmax / log_softmax need no second exp (fewer passes).
+            (self.m, self.rest, self.n_inf, *self._pieces) = _row_stats_full(
+                ctx.xp, x, axes, temperature, ctx.exact)
 
     def _apply(self, elem):
         return self.ctx.blockwise(elem(self.t, self.ctx.exact), self.x, self.m, self.rest,
                                   self.n_inf)
 
     def softmax(self):
-        return self._apply(_softmax_elem)
+        if self._pieces is None:
+            return self._apply(_softmax_elem)
+        xp, m = self.ctx.xp, self.m
+        _, _, e, top = self._pieces
+        # Row-level factors: 1/(1 + rest) in live rows (0 in empty and +inf
+        # rows); at the maximal entries that factor (e = 1 there), or 1/n_inf
+        # at the +inf entries of a +inf row.  The other entries of a +inf row
+        # have e = 0 (shifted by +inf, see _row_stats_full): one where in all.
+        # A division by the row's 1 + rest (inf in special rows), not a product
+        # with its reciprocal: one rounding, as on the NumPy path.
+        denom = xp.where(xp.isinf(m), _INF, 1.0 + self.rest)
+        at_top = xp.where(m == _INF, 1.0 / xp.where(self.n_inf < 1, 1.0, self.n_inf),
+                          1.0 / denom)
+        return xp.where(top, at_top, e / denom)
 
     def log_softmax(self):
-        return self._apply(_log_softmax_elem)
+        if self._pieces is None:
+            return self._apply(_log_softmax_elem)
+        xp, m = self.ctx.xp, self.m
+        z, dz, _, top = self._pieces
+        # (z + dz) - log1p(rest); an empty row is -inf by itself (z = -inf,
+        # rest = 0); +inf rows: -log(n_inf) at the +inf entries, -inf elsewhere.
+        out = (z + dz if self.ctx.exact else z) - xp.log1p(self.rest)
+        inf_row = xp.where(top, -xp.log(xp.where(self.n_inf < 1, 1.0, self.n_inf)), -_INF)
+        return xp.where(m == _INF, inf_row, out)
 
     def live(self):
         return self.ctx.blockwise(_live_elem, self.x, self.m, dtype="bool")
