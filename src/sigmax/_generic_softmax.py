@@ -109,6 +109,11 @@ def _axis_setup(ctx, fname, x, axis=-1, where=None, temperature=1.0):
     return xc, out, axes, mask, t
 
 
+def _scaled(a, temp):
+    """``a / T``, without a pass over ``a`` when ``T == 1``."""
+    return a if temp == 1.0 else a / temp
+
+
 def _softmax_product(ctx, rows, t, log, method):
     """vjp (``method == "vjp"``) or jvp of softmax / log_softmax; linear in ``t``."""
     axes, temp = rows.axes, rows.t
@@ -119,14 +124,14 @@ def _softmax_product(ctx, rows, t, log, method):
         if method == "vjp":
             # d/dx sum(g * (x - lse)) = g - p sum(g)
             s = ctx.row_sum(tl, axes)
-            f = lambda xp, live, tl, p, s: xp.where(live, (tl - p * s) / temp, 0.0)  # noqa: E731
+            f = lambda xp, live, tl, p, s: xp.where(live, _scaled(tl - p * s, temp), 0.0)  # noqa: E731
         else:
             s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
-            f = lambda xp, live, tl, p, s: xp.where(live, (tl - s) / temp, 0.0)  # noqa: E731
+            f = lambda xp, live, tl, p, s: xp.where(live, _scaled(tl - s, temp), 0.0)  # noqa: E731
     else:
         # d softmax = p (t - <p, t>) / T, symmetric: the same for vjp and jvp.
         s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
-        f = lambda xp, live, tl, p, s: xp.where(live, p * (tl - s) / temp, 0.0)  # noqa: E731
+        f = lambda xp, live, tl, p, s: xp.where(live, _scaled(p * (tl - s), temp), 0.0)  # noqa: E731
     return ctx.blockwise(f, live, tl, p, s)
 
 
