@@ -31,8 +31,10 @@ The modules of the path: this one (the context, the row statistics, the
 elementwise functions, the dispatch), :mod:`sigmax._generic_softmax`
 (softmax, log_softmax, logsumexp), :mod:`sigmax._generic_losses`
 (cross_entropy, nll_loss), :mod:`sigmax._generic_binary` (the BCEs, the
-focal loss), :mod:`sigmax._generic_large` (linear_cross_entropy) and
-:mod:`sigmax._generic_backends` (torch autograd, JAX custom_jvp, Dask).
+focal loss), :mod:`sigmax._generic_large` (linear_cross_entropy, Dask
+included), :mod:`sigmax._generic_sampled` (sampled_softmax_loss,
+negative_sampling_loss) and :mod:`sigmax._generic_backends` (torch autograd,
+JAX custom_jvp, Dask).
 
 ``call(f, method, *args, **kwargs)`` runs this path on any array, NumPy
 included, which is how the tests compare the two paths.
