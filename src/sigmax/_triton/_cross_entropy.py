@@ -9,7 +9,7 @@ Design decisions
 * **The gradient is written during the forward pass** when the caller asks for
   it (``value_and_grad``, or autograd with ``logits.requires_grad``): the same
   program that reduced the row writes ``softmax - one_hot`` from the registers
-  (rows up to :data:`._softmax.MAX_SINGLE`: one read of the logits, one write
+  (rows up to :data:`._softmax.MAX_SINGLE`, 32768: one read of the logits, one write
   of the gradient, the whole forward+backward), so autograd's backward is a
   scale by the incoming gradient (a multiply in place for a scalar loss)
   instead of a second pass over the logits.  This is the memory traffic of

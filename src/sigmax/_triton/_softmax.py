@@ -9,8 +9,14 @@ Design decisions
   is loaded once into registers, reduced with :func:`._rows.block_stats` and
   normalised from the registers: one read and one write of the row, the
   minimum traffic (what a device copy of the same bytes costs).  ``MAX_SINGLE``
-  is 65536 elements: with 16 warps (512 threads) that is 128 float32 registers
-  a thread, the most that does not spill on an H100/H200.
+  is 32768 elements with 32 warps.  ``ptxas -v`` for sm_90a
+  (``python tests/triton_compile_sm90.py``): blocks up to 16384 with
+  ``BLOCK / 1024`` warps use at most 128 registers and spill nothing; 32768
+  with 32 warps spills 92 bytes a thread in the forward, 240 in the product
+  and 516 in cross_entropy (local memory, cached in L1), 65536 spills 2-7 KB
+  a thread, which is why rows beyond 32768 take the loop.  Whether 32768 is
+  better in registers with those spills or in the two-read loop is for the GPU
+  benchmark to settle.
 * **Longer rows** (e.g. ``2**20`` classes) stream through the row in
   ``LOOP_BLOCK`` chunks with the online max / sum-exp merge of :mod:`._rows`.
   When there are fewer rows than :data:`TARGET_PROGRAMS` (the 256 rows of
@@ -55,7 +61,7 @@ from ._rows import block_stats, finish_lse, log1p, merge
 __all__ = ["MAX_SINGLE", "LOOP_BLOCK", "TARGET_PROGRAMS", "launch_params", "forward", "product",
            "split_state", "merge_partials"]
 
-MAX_SINGLE = 65536
+MAX_SINGLE = 32768
 LOOP_BLOCK = 8192
 TARGET_PROGRAMS = 1024      # split long rows over programs until about this many run
 
@@ -279,7 +285,8 @@ def launch_params(n: int, block: int | None = None):
         return b, n <= b, 4
     if n <= MAX_SINGLE:
         b = max(16, triton.next_power_of_2(n))
-        warps = 1 if b <= 256 else 4 if b <= 2048 else 8 if b <= 16384 else 16
+        warps = (1 if b <= 256 else 4 if b <= 2048 else 8 if b <= 8192 else
+                 16 if b <= 16384 else 32)
         return b, True, warps
     return LOOP_BLOCK, False, 8
 
