@@ -434,4 +434,13 @@ from . import _generic_softmax  # noqa: E402,F401  (isort: skip)
 from . import _generic_losses  # noqa: E402,F401  (isort: skip)
 from . import _generic_binary  # noqa: E402,F401  (isort: skip)
 from . import _generic_large  # noqa: E402,F401  (isort: skip)
-from . import _generic_sampled  # noqa: E402,F401  (isort: skip)
+
+
+def _sampled(ctx, name, method, args, kwargs):
+    """The sampled losses, imported on first use (they are rarely on this path)."""
+    from . import _generic_sampled
+
+    return _generic_sampled.IMPLEMENTATIONS[name](ctx, name, method, args, kwargs)
+
+
+_IMPLEMENTATIONS["sampled_softmax_loss"] = _IMPLEMENTATIONS["negative_sampling_loss"] = _sampled

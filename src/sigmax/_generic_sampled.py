@@ -421,5 +421,7 @@ def _negative_sampling(ctx, name, method, args, kwargs):
     return _finish(ctx, a, method, value, vjp, jvp, reduction)
 
 
-_generic._IMPLEMENTATIONS["sampled_softmax_loss"] = _sampled_softmax
-_generic._IMPLEMENTATIONS["negative_sampling_loss"] = _negative_sampling
+#: Registered in sigmax._generic on first use (this module is imported lazily).
+IMPLEMENTATIONS = {"sampled_softmax_loss": _sampled_softmax,
+                   "negative_sampling_loss": _negative_sampling}
+_generic._IMPLEMENTATIONS.update(IMPLEMENTATIONS)
