@@ -4,6 +4,7 @@
     python benchmarks/bench_kernels.py --quick
     python benchmarks/bench_kernels.py --plain    # the dispatch threshold
     python benchmarks/bench_kernels.py --passes   # ns/element of each pass (profile)
+    python benchmarks/bench_kernels.py --cpu      # one thread, thread CPU time (loaded machine)
 
 Everything is in :mod:`sigmax._bench`; results go to docs/benchmarks.md.
 """

@@ -6,6 +6,7 @@ function over the shapes of the kernels issue and prints medians and ratios::
     python -m sigmax._bench                      # every shape, float32 and float64
     python benchmarks/bench_kernels.py --quick   # the same, small shapes
     python -m sigmax._bench --passes             # where the kernels' time goes
+    python -m sigmax._bench --cpu                # one thread, CPU time (loaded machines)
     sigmax bench --functions softmax --dtypes float32
 
 Implementations (those installed):
@@ -109,26 +110,30 @@ def implementations(function: str, threads: int) -> dict:
     return impls
 
 
-def time_call(call, arg, repeat: int, budget: float = 2.0, stat=statistics.median) -> float:
-    """The median (or ``stat``) wall time of ``call(arg)`` over ``repeat`` calls.
+def time_call(call, arg, repeat: int, budget: float = 2.0, stat=statistics.median,
+              clock=time.perf_counter) -> float:
+    """The median (or ``stat``) time of ``call(arg)`` over ``repeat`` calls.
 
     One warm-up call comes first (compilation); slow calls get fewer repeats
     (at least 3) so that one measurement stays within ``budget`` seconds.
+    ``clock``: wall time by default; ``time.thread_time`` for the CPU time of
+    one thread (``--cpu``), which a loaded machine disturbs much less.
     """
-    t0 = time.perf_counter()
+    t0 = clock()
     call(arg)
-    first = time.perf_counter() - t0
+    first = clock() - t0
     n = max(3, min(repeat, int(budget / max(first, 1e-9))))
     times = []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0 = clock()
         call(arg)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return stat(times)
 
 
 def run(shapes=None, dtypes=("float32", "float64"), functions=None, peers=None,
-        repeat: int = 15, threads: int | None = None, progress=None, seed: int = 0) -> list:
+        repeat: int = 15, threads: int | None = None, progress=None, seed: int = 0,
+        clock=time.perf_counter) -> list:
     """Time every (function, shape, dtype, peer); return one dict per measurement.
 
     Each dict has ``function, shape, dtype, peer, seconds`` and, for
@@ -156,7 +161,7 @@ def run(shapes=None, dtypes=("float32", "float64"), functions=None, peers=None,
                         continue
                     prepare, call = impls[peer]
                     arg = prepare(x)
-                    row[peer] = time_call(call, arg, repeat)
+                    row[peer] = time_call(call, arg, repeat, clock=clock)
                     del arg
                     out.append(dict(function=function, shape=tuple(shape), dtype=dtype,
                                     peer=peer, seconds=row[peer], threads=threads))
@@ -360,6 +365,10 @@ def main(argv=None) -> int:
                         help="threads for sigmax and PyTorch (default: sigmax's default)")
     parser.add_argument("--plain", action="store_true",
                         help="measure the dispatch threshold (plain vs kernel by size)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="one thread (sigmax and PyTorch), CPU time of the calling "
+                             "thread instead of wall time, no JAX (its own thread pool): "
+                             "figures that hold on a loaded machine")
     parser.add_argument("--passes", action="store_true",
                         help="profile: ns/element of each kernel pass (one thread, CPU "
                              "time) and the cost of a fresh output array")
@@ -391,9 +400,14 @@ def main(argv=None) -> int:
         print(f"  {r['function']:<12} {'x'.join(map(str, r['shape'])):<12} {r['dtype']:<8} "
               f"{r['peer']:<7} {r['seconds'] * 1e3:10.3f} ms", file=sys.stderr, flush=True)
 
-    results = run(shapes, tuple(args.dtypes), args.functions, args.peers, repeat,
-                  args.threads, progress)
-    print(f"threads: {results[0]['threads'] if results else '?'}; medians in ms")
+    peers, threads, clock = args.peers, args.threads, time.perf_counter
+    if args.cpu:
+        peers = [p for p in peers if p != "jax"]
+        threads, clock = 1, time.thread_time
+    results = run(shapes, tuple(args.dtypes), args.functions, peers, repeat,
+                  threads, progress, clock=clock)
+    what = "thread CPU time" if args.cpu else "wall time"
+    print(f"threads: {results[0]['threads'] if results else '?'}; medians in ms ({what})")
     print(format_table(results))
     return 0
 
