@@ -369,3 +369,28 @@ def test_import_does_not_load_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+class TestBenchmarkHelpers:
+    """The benchmark's code paths run (their figures are measured, not tested here)."""
+
+    def test_cpu_clock_rows(self):
+        import time
+
+        from sigmax import _bench
+
+        res = _bench.run([(64, 10)], ("float32",), ["softmax"], ["sigmax", "numpy", "copy"],
+                         repeat=3, threads=1, clock=time.thread_time)
+        assert [r["peer"] for r in res] == ["sigmax", "numpy", "copy"]
+        assert all(r["seconds"] >= 0 and r["threads"] == 1 for r in res)
+        assert "vs_copy" in res[0] and "| softmax | 64x10 | float32 |" in _bench.format_table(res)
+
+    def test_pass_profile_and_fresh_output(self):
+        from sigmax import _bench
+
+        rows = _bench.pass_profile(rows=4, n=64, repeat=1)
+        names = [name for dt, name, ns in rows if dt == "float32"]
+        assert names[:5] == ["max", "+ exp", "+ sum", "+ write (softmax)", "sigmoid kernel"]
+        assert all(ns >= 0 for _, _, ns in rows)
+        (dt32, pre, fresh, faults, sys_t), _ = _bench.fresh_output_cost(n=1 << 12, repeat=1)
+        assert dt32 == "float32" and pre >= 0 and fresh >= 0 and faults >= 0
