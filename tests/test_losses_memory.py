@@ -50,6 +50,10 @@ def test_cross_entropy_value_and_grad_is_one_copy(shape, axis, target):
         t = rng.integers(0, n, size=lead)
     else:
         t = np.moveaxis(rng.dirichlet(np.ones(n), size=lead).astype(np.float32), -1, axis)
+    # Warm-up outside the traced region: the first kernel call imports numba
+    # and loads its cache (~22 MB, once per process), which is not the call's.
+    sx.cross_entropy.value_and_grad(x, t, axis=axis)
+    sx.cross_entropy(x, t, axis=axis)
     peak = _peak_bytes(lambda: sx.cross_entropy.value_and_grad(x, t, axis=axis))
     assert peak <= _bound(x.nbytes), peak / x.nbytes
     peak = _peak_bytes(lambda: sx.cross_entropy(x, t, axis=axis))

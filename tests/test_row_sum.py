@@ -35,6 +35,15 @@ class TestAccurateRowSum:
         assert _ulps(np.sum(e), exact) >= 2.0  # the failure the split removes
         assert _ulps(_accurate_row_sum(e[None, :], (1,), np.zeros((1, 1)))[0, 0], exact) <= 0.5
 
+    @pytest.mark.parametrize("tiny", [1.1754943508222875e-38, 5e-324 * 3, 2.0**-1000])
+    def test_rows_of_tiny_terms_are_summed_as_accurately(self, tiny):
+        # hypothesis found e = [1.17549435e-38] * n: 2 ULP off when the heads'
+        # grid was fixed at 2**-k instead of following the row's largest term.
+        rng = np.random.default_rng(3)
+        e = tiny * rng.random(777)
+        exact = math.fsum(e)
+        assert _ulps(_accurate_row_sum(e[None, :], (1,), np.zeros((1, 1)))[0, 0], exact) <= 0.5
+
     def test_rows_axes_and_extra_are_independent(self):
         rng = np.random.default_rng(0)
         e = rng.random((3, 4, 50))

@@ -101,28 +101,32 @@ def _accurate_row_sum(e, axes, extra):
 
     A plain (pairwise) sum of n terms can be ~log2(n) ULP off, which a long
     softmax row passes on to every probability.  Each term is split instead
-    into a head on the grid of ``2**-k`` and an exact tail (one extraction
-    step of Rump, Ogita & Oishi's AccSum, SIAM J. Sci. Comput. 31(1), 2008,
-    doi:10.1137/050645671)::
+    into a head on a grid and an exact tail (one extraction step of Rump,
+    Ogita & Oishi's AccSum, SIAM J. Sci. Comput. 31(1), 2008,
+    doi:10.1137/050645671).  Per row, with ``M = max(max(e), extra) < 2**E``::
 
-        hi = (e + sigma) - sigma,   sigma = 1.5 * 2**(52 - k)   (e rounded to 2**-k)
-        lo = e - hi                                              (exact)
+        hi = (e + sigma) - sigma,   sigma = 1.5 * 2**(E + 52 - k)   (e rounded to 2**(E-k))
+        lo = e - hi                                                  (exact)
 
-    With ``k = 52 - bit_length(n + extra)``, every partial sum of the heads
-    (and of the integer ``extra``) is a multiple of ``2**-k`` below
-    ``2**(52 - k)``, so it has at most 52 significant bits: the heads sum
-    exactly in any order.  The tails are at most ``2**-(k+1)`` and at most
-    their term each, so their own rounding is negligible beside the total,
-    and the result rounds once at the end.  NaN terms give NaN.
+    With ``k = 52 - bit_length(n + 1)``, every partial sum of the heads (and
+    of the integer ``extra``) is a multiple of ``2**(E-k)`` below
+    ``(n + 1) 2**E``, so it has at most 53 significant bits: the heads sum
+    exactly in any order.  Each tail is at most its term and at most half the
+    grid, so the tails' own rounding error is below ``log2(n) n**2 2**-52``
+    of the total (negligible for rows up to ~2**20 terms; longer rows are
+    never worse than the pairwise sum), and the result rounds once at the
+    end.  The grid follows each row's largest term, so rows of tiny terms are
+    summed as accurately as rows of large ones.  NaN terms give NaN.
     """
     n = 1
     for a in axes:
         n *= e.shape[a]
-    extra_max = int(np.max(extra)) if extra.size else 0
-    k = 52 - (n + extra_max).bit_length()
-    if k < 1:  # pragma: no cover - rows of 2**51 terms
+    k = 52 - (n + 1).bit_length()
+    if k < 1 or e.size == 0:  # pragma: no cover - rows of 2**51 terms
         return np.sum(e, axis=axes, keepdims=True) + extra
-    sigma = 1.5 * 2.0 ** (52 - k)
+    top = np.maximum(np.max(e, axis=axes, keepdims=True), extra)
+    _, E = np.frexp(top)  # top < 2**E (E = 0 for a row of zeros or NaN)
+    sigma = np.ldexp(1.5, E + (52 - k))
     hi = (e + sigma) - sigma
     lo = e - hi
     return (np.sum(hi, axis=axes, keepdims=True) + extra) + np.sum(lo, axis=axes, keepdims=True)
