@@ -210,7 +210,7 @@ class TestElementwiseKernels:
 
     @pytest.mark.parametrize("f", [sx.sigmoid, sx.log_sigmoid, sx.softplus])
     def test_rounds_as_the_float64_result(self, f, kernel_path):
-        # The float32 kernels compute in float64 with exp32 (3e-10 relative)
+        # The float32 kernels compute in float64 with exp32 (1e-11 relative)
         # and round once: the float64 plain result (0.5 ULP) rounded to float32
         # is matched almost everywhere, and within 1 ULP where the exact value
         # lies within that error of a float32 rounding boundary.  The edges of

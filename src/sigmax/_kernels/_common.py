@@ -5,7 +5,7 @@ choice of arithmetic inside follows the element type through ``@overload``
 (resolved at compile time, so no branch is left in the loops):
 
 * float64 arrays: ``exp64`` with the TwoSum correction of the shift,
-* float32 arrays: ``exp32`` (relative error below 3e-10) without it (``dz``
+* float32 arrays: ``exp32`` (relative error below 1e-11) without it (``dz``
   is ignored: the callers pass 0); every
   intermediate is float64 and the result is rounded to float32 once.
 
