@@ -124,14 +124,16 @@ def _softmax_product(ctx, rows, t, log, method):
         if method == "vjp":
             # d/dx sum(g * (x - lse)) = g - p sum(g)
             s = ctx.row_sum(tl, axes)
-            f = lambda xp, live, tl, p, s: xp.where(live, _scaled(tl - p * s, temp), 0.0)  # noqa: E731
+            def f(xp, live, tl, p, s):
+                return xp.where(live, _scaled(tl - p * s, temp), 0.0)
         else:
             s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
             f = lambda xp, live, tl, p, s: xp.where(live, _scaled(tl - s, temp), 0.0)  # noqa: E731
     else:
         # d softmax = p (t - <p, t>) / T, symmetric: the same for vjp and jvp.
         s = ctx.row_sum(ctx.blockwise(lambda xp, p, t: p * t, p, tl), axes)
-        f = lambda xp, live, tl, p, s: xp.where(live, _scaled(p * (tl - s), temp), 0.0)  # noqa: E731
+        def f(xp, live, tl, p, s):
+            return xp.where(live, _scaled(p * (tl - s), temp), 0.0)
     return ctx.blockwise(f, live, tl, p, s)
 
 
