@@ -1,7 +1,7 @@
 """linear_cross_entropy on the array-API path: equal to the NumPy path, chunked.
 
-Through ``sigmax._generic.call`` (the public object does not route foreign
-arrays yet); values and the three gradients on awkward chunk sizes, with
+Through ``sigmax._generic.call`` (the same path the public object routes foreign
+arrays to); values and the three gradients on awkward chunk sizes, with
 ``-inf`` biases (switched-off classes), ignore_index and label smoothing, and
 torch autograd / ``jax.grad`` equal to ``value_and_grad``.
 """
