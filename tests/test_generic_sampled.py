@@ -195,10 +195,18 @@ def test_noise_as_a_tensor_is_read_on_the_host():
     np.testing.assert_allclose(got.item(), want, rtol=1e-14)
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, AssertionError, RuntimeError),
-                   reason="the public objects route foreign arrays once _sampled_losses._run "
-                          "calls self._route (requested from the owner of _sampled_losses.py)")
 def test_public_objects_route_tensors():
     torch = pytest.importorskip("torch", reason="PyTorch is the sigmax[torch] extra")
     got = SS(torch.tensor(H), torch.tensor(W), torch.tensor(Y), num_sampled=5, seed=1)
     assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(got.item(), SS(H, W, Y, num_sampled=5, seed=1), rtol=1e-14)
+    loss, grads = NS.value_and_grad(torch.tensor(H), torch.tensor(W), torch.tensor(Y),
+                                    num_negatives=3, seed=2)
+    want_loss, want = NS.value_and_grad(H, W, Y, num_negatives=3, seed=2)
+    assert isinstance(loss, torch.Tensor)
+    assert [g is None for g in grads] == [w is None for w in want] == [False, False, True]
+    assert all(isinstance(g, torch.Tensor) for g in grads[:2])
+    np.testing.assert_allclose(loss.item(), want_loss, rtol=1e-14)
+    for g, w in zip(grads, want):
+        if w is not None:
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-13, atol=1e-15)

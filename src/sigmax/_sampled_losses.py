@@ -189,6 +189,13 @@ class SampledSoftmaxLoss(LossFunction):
 
     def _run(self, method, hidden, weight, target, num_sampled, sampler,
              remove_accidental_hits, bias, reduction, seed, with_grad):
+        # PyTorch, JAX, ... arrays take the array-API path (sigmax._generic_sampled),
+        # which draws the same candidates from the same seed.
+        routed = self._route(method or "__call__", (hidden, weight, target), dict(
+            num_sampled=num_sampled, sampler=sampler, bias=bias, reduction=reduction,
+            remove_accidental_hits=remove_accidental_hits, seed=seed))
+        if routed is not NotImplemented:
+            return routed
         fname = self._method_name(method)
         num_sampled = check_positive_int(num_sampled, fname, "num_sampled")
         remove = _policy.check_bool(remove_accidental_hits, fname, "remove_accidental_hits")
@@ -302,6 +309,11 @@ class NegativeSamplingLoss(LossFunction):
 
     def _run(self, method, hidden, weight, target, num_negatives, noise, bias, reduction,
              seed, with_grad):
+        routed = self._route(method or "__call__", (hidden, weight, target), dict(
+            num_negatives=num_negatives, noise=noise, bias=bias, reduction=reduction,
+            seed=seed))
+        if routed is not NotImplemented:
+            return routed
         fname = self._method_name(method)
         num_negatives = check_positive_int(num_negatives, fname, "num_negatives")
         a, reduction, rng = _common(fname, hidden, weight, target, bias, reduction, seed)
