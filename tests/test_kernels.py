@@ -394,3 +394,39 @@ class TestBenchmarkHelpers:
         assert all(ns >= 0 for _, _, ns in rows)
         (dt32, pre, fresh, faults, sys_t), _ = _bench.fresh_output_cost(n=1 << 12, repeat=1)
         assert dt32 == "float32" and pre >= 0 and fresh >= 0 and faults >= 0
+
+
+class TestKernelCacheInvalidation:
+    """numba's cache only watches the defining file; sigmax keys it on all the sources."""
+
+    def _tree(self, tmp_path):
+        (tmp_path / "_vmath.py").write_text("A = 1\n")
+        (tmp_path / "softmax.py").write_text("B = 2\n")
+        cache = tmp_path / "__pycache__"
+        cache.mkdir()
+        return cache
+
+    def test_an_edit_of_a_helper_module_removes_the_cached_kernels(self, tmp_path, monkeypatch):
+        from sigmax._kernels import invalidate_stale_cache
+
+        monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+        cache = self._tree(tmp_path)
+        assert invalidate_stale_cache(tmp_path) is False  # first stamp, nothing cached
+        (cache / "softmax.k-1.py311.nbi").write_text("index")
+        (cache / "softmax.k-1.py311.1.nbc").write_text("code")
+        (cache / "softmax.cpython-311.pyc").write_text("bytecode")
+        assert invalidate_stale_cache(tmp_path) is False  # same sources: kept
+        assert len(list(cache.glob("*.nb?"))) == 2
+        (tmp_path / "_vmath.py").write_text("A = 3\n")  # the inlined helper changes
+        assert invalidate_stale_cache(tmp_path) is True
+        assert list(cache.glob("*.nb?")) == []
+        assert (cache / "softmax.cpython-311.pyc").exists()  # Python's own cache untouched
+
+    def test_a_separate_numba_cache_dir_is_left_alone(self, tmp_path, monkeypatch):
+        from sigmax._kernels import invalidate_stale_cache
+
+        cache = self._tree(tmp_path)
+        (cache / "softmax.k-1.py311.nbi").write_text("index")
+        monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+        assert invalidate_stale_cache(tmp_path) is False
+        assert (cache / "softmax.k-1.py311.nbi").exists()
