@@ -17,18 +17,27 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.pop("TRITON_INTERPRET", None)
-os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+# Nothing happens at import (pytest's doctest collection imports this file in the test
+# process, where TRITON_INTERPRET must stay as the interpreter tests set it): the
+# environment is set and triton imported by main() only.
 
-import triton  # noqa: E402
-from triton.backends.compiler import GPUTarget  # noqa: E402
-from triton.compiler import ASTSource  # noqa: E402
 
-from sigmax._triton import _cross_entropy, _elementwise, _linear_ce, _softmax  # noqa: E402
+def _setup():
+    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") == "1":
+        raise RuntimeError("run this script in its own process, without TRITON_INTERPRET")
+    os.environ.pop("TRITON_INTERPRET", None)
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+    global triton, GPUTarget, ASTSource, TARGET, PTXAS
+    global _cross_entropy, _elementwise, _linear_ce, _softmax
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
 
-TARGET = GPUTarget("cuda", 90, 32)
-PTXAS = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin",
-                     "ptxas-blackwell")   # the bundled ptxas that reads Triton 3.9's PTX 9.4
+    from sigmax._triton import _cross_entropy, _elementwise, _linear_ce, _softmax
+    TARGET = GPUTarget("cuda", 90, 32)
+    # the bundled ptxas that reads Triton 3.9's PTX 9.4
+    PTXAS = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin",
+                         "ptxas-blackwell")
 
 
 def _sig(args, types, consts):
@@ -142,6 +151,7 @@ SMOKE = ["softmax.forward[bf16,mode=1,BLOCK=32768]", "softmax.product[bf16,mode=
 
 
 def main(argv):
+    _setup()
     quick = "--quick" in argv or "--smoke" in argv
     chosen = variants(quick)
     if "--smoke" in argv:
