@@ -2,6 +2,7 @@
 
     python benchmarks/gpu.py            # the issue's shapes (several minutes on an H100)
     python benchmarks/gpu.py --quick    # one small shape of each kind (a smoke run)
+    python benchmarks/gpu.py --check    # correctness on the GPU: Triton vs the generic path
 
 Row functions (softmax, log_softmax, logsumexp, sigmoid, cross_entropy
 forward+backward) at (65536, 1024), (8192, 32768), (4096, 131072), (256, 2**20)
@@ -173,14 +174,76 @@ def lce_table(torch, shapes):
         torch.cuda.empty_cache()
 
 
+CHECK_SHAPES = ((7, 5), (33, 1000), (4, 40000), (3, 200003))
+
+
+def check(torch, device="cuda", shapes=CHECK_SHAPES):
+    """On the GPU: the Triton path against the generic path (float64) on the same tensors."""
+    import sigmax as sx
+    import sigmax._triton as tri
+    real = tri.enabled_for
+
+    def generic(f, *a, **k):
+        tri.enabled_for = lambda x: False
+        try:
+            return f(*a, **k)
+        finally:
+            tri.enabled_for = real
+
+    inf = float("inf")
+    failures = 0
+    gen = torch.Generator(device=device).manual_seed(0)
+    for dtype, rtol in ((torch.float32, 2e-5), (torch.bfloat16, 1e-2)):
+        for shape in shapes:
+            x = (torch.randn(shape, device=device, generator=gen) * 4).to(dtype)
+            x[0] = -inf
+            x[1, :3] = inf
+            t = torch.randint(0, shape[1], (shape[0],), device=device, generator=gen)
+            g = torch.randn(shape, device=device, generator=gen).to(dtype)
+            cases = [("softmax", sx.softmax, (x,)), ("log_softmax", sx.log_softmax, (x,)),
+                     ("logsumexp", sx.logsumexp, (x,)), ("softmax.vjp", sx.softmax.vjp, (x, g)),
+                     ("log_softmax.vjp", sx.log_softmax.vjp, (x, g)),
+                     ("sigmoid", sx.sigmoid, (x,)), ("softplus", sx.softplus, (x,)),
+                     ("cross_entropy", lambda a, b: sx.cross_entropy.value_and_grad(
+                         a, b, reduction="none")[1], (x, t))]
+            for name, f, args in cases:
+                got = f(*args).double()
+                ref = generic(f, *(a.double() if a.is_floating_point() else a
+                                   for a in args)).double()
+                # products cancel (g - p * sum g): absolute error relative to the largest value
+                scale = ref.nan_to_num(0.0, 0.0, 0.0).abs().max().item()
+                ok = torch.allclose(got, ref, rtol=rtol, atol=rtol * max(scale, 1e-30),
+                                    equal_nan=True)
+                worst = ((got - ref).abs() / ref.abs().clamp_min(1e-30)).nan_to_num(0.0).max()
+                failures += not ok
+                print(f"{'ok  ' if ok else 'FAIL'} {name} {tuple(shape)} {str(dtype)[6:]} "
+                      f"max relative error {worst.item():.2e}", flush=True)
+    n, h, v = 300, 256, 5000
+    hid = torch.randn(n, h, device=device, generator=gen)
+    w = torch.randn(v, h, device=device, generator=gen) * 0.05
+    y = torch.randint(0, v, (n,), device=device, generator=gen)
+    loss, grads = sx.linear_cross_entropy.value_and_grad(hid, w, y)
+    rl, rgrads = generic(sx.linear_cross_entropy.value_and_grad, hid.double(), w.double(), y)
+    ok = abs(loss.item() - rl.item()) <= 1e-5 * abs(rl.item()) and all(
+        torch.allclose(a.double(), b, rtol=1e-4, atol=1e-7) for a, b in zip(grads[:2],
+                                                                          rgrads[:2]))
+    failures += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} linear_cross_entropy value_and_grad {(n, h, v)} float32")
+    return failures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="one small shape of each kind (a smoke run of a minute)")
+    parser.add_argument("--check", action="store_true",
+                        help="only compare the Triton path with the generic path on the GPU")
     args = parser.parse_args(argv)
     torch = _need_cuda()
     print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
           f"triton {__import__('triton').__version__}\n")
+    if args.check:
+        sys.exit(1 if check(torch) else 0)
     if args.quick:
         row_table(torch, [(4096, 4096)], [torch.bfloat16])
         lce_table(torch, [(1024, 1024, 32768)])
