@@ -430,3 +430,29 @@ class TestKernelCacheInvalidation:
         monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
         assert invalidate_stale_cache(tmp_path) is False
         assert (cache / "softmax.k-1.py311.nbi").exists()
+
+
+class TestRestSum:
+    """The kernels' sum excluding the maxima: exact heads, one rounding."""
+
+    @pytest.mark.parametrize("seed", range(20))
+    def test_within_one_ulp_of_the_exact_sum(self, seed):
+        import math
+
+        from sigmax._kernels._common import rest_sum
+
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(1, 5000))
+        e = np.exp(-rng.exponential(3.0, size=n))
+        e[rng.integers(0, n, size=3)] = 1.0  # the maxima: counted, not summed
+        s, c = rest_sum(e, n)
+        exact = math.fsum(v for v in e if v != 1.0)
+        assert c == int(np.sum(e == 1.0))
+        assert abs(s - exact) <= math.ulp(exact) if exact else s == 0.0
+
+    def test_nan_propagates(self):
+        from sigmax._kernels._common import rest_sum
+
+        e = np.array([0.5, np.nan, 1.0, 0.25])
+        s, c = rest_sum(e, 4)
+        assert np.isnan(s) and c == 1
