@@ -28,7 +28,7 @@ from numba.extending import overload
 
 from ._vmath import exp32, exp64
 
-__all__ = ["JIT", "is64", "exp_for", "row_max", "row_sum", "rest_sum"]
+__all__ = ["JIT", "is64", "exp_for", "two_sum_shift", "row_max", "row_sum", "rest_sum"]
 
 #: Options of every kernel: compiled on first use, cached on disk, NumPy's
 #: floating-point semantics (x / 0 is inf, not ZeroDivisionError), no GIL (the
@@ -96,6 +96,22 @@ def row_max(a, n):
     m0 = m2 if m2 > m0 else m0
     m4 = m6 if m6 > m4 else m4
     return m4 if m4 > m0 else m0
+
+
+@njit(inline="always", **JIT)
+def two_sum_shift(v, m, exact):
+    """``(z, dz)`` with ``v - m = z + dz`` exactly (TwoSum, Knuth) for float64.
+
+    ``exact`` is a compile-time constant (float64 arrays); without it ``dz`` is 0.
+    """
+    z = v - m
+    dz = 0.0
+    if exact:
+        bp = z - v
+        ap = z - bp
+        dz = (v - ap) + (-m - bp)
+        dz = dz if z > -np.inf else 0.0
+    return z, dz
 
 
 @njit(**dict(JIT, fastmath={"reassoc", "nsz", "contract"}))

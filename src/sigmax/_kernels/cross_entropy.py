@@ -58,22 +58,10 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT, exp_for, is64, rest_sum, row_sum
+from ._common import two_sum_shift as _shift
 from ._vmath import log1p64
 
 __all__ = ["label_rows", "label_tiles", "prob_rows"]
-
-
-@njit(inline="always", **JIT)
-def _shift(v, m, exact):
-    """``(z, dz)`` with ``v - m = z + dz`` exactly (TwoSum, Knuth) for float64."""
-    z = v - m
-    dz = 0.0
-    if exact:  # a compile-time constant: float64 arrays
-        bp = z - v
-        ap = z - bp
-        dz = (v - ap) + (-m - bp)
-        dz = dz if z > -np.inf else 0.0
-    return z, dz
 
 
 @njit(inline="always", **JIT)

@@ -46,6 +46,7 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT, exp_for, is64, rest_sum, row_max, row_sum
+from ._common import two_sum_shift as _shift1
 from ._vmath import log1p64
 
 __all__ = ["family", "SOFTMAX", "LOG_SOFTMAX", "LSE", "SM_PROD", "LSM_VJP", "LSM_JVP",
@@ -58,19 +59,6 @@ SMALL = 16
 #: Rows longer than CHUNK entries are split into chunks (256 KiB of float64).
 CHUNK = 1 << 15
 _BLOCK = 256  # rows per task on the small-row path
-
-
-@njit(inline="always", **JIT)
-def _shift1(v, m, exact):
-    """``(z, dz)`` with ``v - m = z + dz`` exactly (TwoSum, Knuth) for float64."""
-    z = v - m
-    dz = 0.0
-    if exact:  # a compile-time constant: float64 arrays
-        bp = z - v
-        ap = z - bp
-        dz = (v - ap) + (-m - bp)
-        dz = dz if z > -np.inf else 0.0
-    return z, dz
 
 
 @njit(inline="always", **JIT)
