@@ -34,38 +34,39 @@ from . import _generic, _policy
 from ._generic import _INF, _merge_stats, _row_stats
 from ._generic_losses import _range_checked
 from ._generic_softmax import _live_elem, _log_softmax_elem, _softmax_elem
-from ._large_output import check_positive_int, chunk_size_for
+from ._large_output import check_layer_shapes, check_positive_int, chunk_size_for
 
-__all__ = []
+__all__ = ["layer_arrays", "class_targets"]
 
 
-def _matrix(ctx, fname, value, name, ndim, what):
-    a = ctx._own(value, fname, name)
-    if a.ndim != ndim:
-        raise _policy.ArgumentError(f"{fname}: {name} must be a {ndim}-d array of shape "
-                                    f"{what}; received shape {tuple(a.shape)}")
-    return a
+def layer_arrays(ctx, fname, hidden, weight, bias):
+    """``([(array, name), ...], n, v)`` for ``hidden``, ``weight`` and ``bias`` (if given)."""
+    inputs = [(ctx._own(hidden, fname, "hidden"), "hidden"),
+              (ctx._own(weight, fname, "weight"), "weight")]
+    if bias is not None:
+        inputs.append((ctx._own(bias, fname, "bias"), "bias"))
+    n, _, v = check_layer_shapes(fname, *(tuple(a.shape) for a, _ in inputs))
+    return inputs, n, v
+
+
+def class_targets(ctx, fname, target, n, v, ignore_index):
+    """``target`` checked: integer class indices of shape ``(n,)`` in ``[0, v)``."""
+    xp = ctx.xp
+    target = ctx._own(target, fname, "target")
+    if ctx.kind(target.dtype) != "integer" or target.dtype == xp.bool:
+        raise TypeError(
+            f"{fname}: target must be an integer array of class indices; received dtype "
+            f"{target.dtype} (float and bool labels are not accepted, even with integral values)")
+    if tuple(target.shape) != (n,):
+        raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} does not "
+                                    f"match the expected shape {(n,)}")
+    return _range_checked(ctx, fname, target, v, ignore_index)
 
 
 def _linear_cross_entropy(ctx, name, method, args, kwargs):
     fname = name if method == "__call__" else f"{name}.{method}"
     xp = ctx.xp
-    hidden = _matrix(ctx, fname, args[0], "hidden", 2, "(N, H)")
-    weight = _matrix(ctx, fname, args[1], "weight", 2, "(V, H)")
-    if hidden.shape[1] != weight.shape[1]:
-        raise _policy.ArgumentError(
-            f"{fname}: weight of shape {tuple(weight.shape)} does not match hidden of shape "
-            f"{tuple(hidden.shape)}; expected shape (V, {hidden.shape[1]})")
-    n, v = hidden.shape[0], weight.shape[0]
-    bias = kwargs.get("bias")
-    inputs = [(hidden, "hidden"), (weight, "weight")]
-    if bias is not None:
-        bias = ctx._own(bias, fname, "bias")
-        if tuple(bias.shape) != (v,):
-            raise _policy.ArgumentError(
-                f"{fname}: bias of shape {tuple(bias.shape)} does not match weight of shape "
-                f"{tuple(weight.shape)}; expected shape ({v},)")
-        inputs.append((bias, "bias"))
+    inputs, n, v = layer_arrays(ctx, fname, args[0], args[1], kwargs.get("bias"))
     cast = [ctx.input(a, fname, nm) for a, nm in inputs]
     out_dtypes = [o for _, o in cast]
     out = xp.result_type(*out_dtypes)
@@ -83,15 +84,7 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
     chunk = kwargs.get("chunk_size")
     chunk = (chunk_size_for(n, v, 4 if small else 8) if chunk is None
              else check_positive_int(chunk, fname, "chunk_size"))
-    target = ctx._own(args[2], fname, "target")
-    if ctx.kind(target.dtype) != "integer" or target.dtype == xp.bool:
-        raise TypeError(
-            f"{fname}: target must be an integer array of class indices; received dtype "
-            f"{target.dtype} (float and bool labels are not accepted, even with integral values)")
-    if tuple(target.shape) != (n,):
-        raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} does not "
-                                    f"match the expected shape {(n,)}")
-    target = _range_checked(ctx, fname, target, v, ignore_index)
+    target = class_targets(ctx, fname, args[2], n, v, ignore_index)
     if ctx.lib == "dask":
         return _dask_linear_cross_entropy(
             method, xs, target, dict(small=small, exact=exact, reduction=reduction, eps=eps,
@@ -185,7 +178,7 @@ def _linear_cross_entropy(ctx, name, method, args, kwargs):
         grads = vjp(xs, xp.ones((n,) if reduction == "none" else (), dtype=ctx.cdtype,
                                 device=ctx.device))
         grads = tuple(ctx.astype(gr, o) for gr, o in zip(grads, out_dtypes))
-        if bias is None:
+        if len(xs) == 2:  # no bias
             grads = grads + (None,)
         return ctx.astype(value(*xs), out), grads
     return ctx.astype(ctx.differentiable_many(value, vjp, jvp, xs), out)

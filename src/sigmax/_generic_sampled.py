@@ -41,9 +41,9 @@ import numpy as np
 
 from . import _generic, _policy
 from ._generic import _INF, _log_sigmoid, _row_stats, _sigmoid
-from ._generic_losses import _range_checked
 from ._generic_softmax import _live_elem, _log_softmax_elem, _softmax_elem
 from ._large_output import check_positive_int
+from ._sampled_losses import noise_sampler
 from ._samplers import Categorical, LogUniform, Uniform, check_seed, make_sampler
 
 __all__ = []
@@ -60,40 +60,17 @@ class _Inputs:
     """``hidden``, ``weight``, ``bias`` in the compute dtype, the checked target, the dtypes."""
 
     def __init__(self, ctx, fname, hidden, weight, target, bias):
-        from ._generic_large import _matrix
+        from ._generic_large import class_targets, layer_arrays
 
         xp = ctx.xp
-        hidden = _matrix(ctx, fname, hidden, "hidden", 2, "(N, H)")
-        weight = _matrix(ctx, fname, weight, "weight", 2, "(V, H)")
-        if hidden.shape[1] != weight.shape[1]:
-            raise _policy.ArgumentError(
-                f"{fname}: weight of shape {tuple(weight.shape)} does not match hidden of "
-                f"shape {tuple(hidden.shape)}; expected shape (V, {hidden.shape[1]})")
-        self.n, self.h = hidden.shape
-        self.v = weight.shape[0]
-        inputs = [(hidden, "hidden"), (weight, "weight")]
-        if bias is not None:
-            bias = ctx._own(bias, fname, "bias")
-            if tuple(bias.shape) != (self.v,):
-                raise _policy.ArgumentError(
-                    f"{fname}: bias of shape {tuple(bias.shape)} does not match weight of "
-                    f"shape {tuple(weight.shape)}; expected shape ({self.v},)")
-            inputs.append((bias, "bias"))
+        inputs, self.n, self.v = layer_arrays(ctx, fname, hidden, weight, bias)
+        self.h = inputs[0][0].shape[1]
         cast = [ctx.input(a, fname, nm) for a, nm in inputs]
         self.xs = tuple(c for c, _ in cast)
         self.out_dtypes = [o for _, o in cast]
         self.out = xp.result_type(*self.out_dtypes)
         ctx.exact = True          # every sum below is in the compute dtype
-        target = ctx._own(target, fname, "target")
-        if ctx.kind(target.dtype) != "integer" or target.dtype == xp.bool:
-            raise TypeError(
-                f"{fname}: target must be an integer array of class indices; received dtype "
-                f"{target.dtype} (float and bool labels are not accepted, even with integral "
-                f"values)")
-        if tuple(target.shape) != (self.n,):
-            raise _policy.ArgumentError(f"{fname}: target of shape {tuple(target.shape)} does "
-                                        f"not match the expected shape {(self.n,)}")
-        self.target = _range_checked(ctx, fname, target, self.v, None)
+        self.target = class_targets(ctx, fname, target, self.n, self.v, None)
 
 
 def _host_sampler(spec, v, fname, name):
@@ -331,14 +308,7 @@ def _negative_sampling(ctx, name, method, args, kwargs):
     reduction = _policy.check_reduction(kwargs.get("reduction", "mean"), fname)
     a = _Inputs(ctx, fname, args[0], args[1], args[2], kwargs.get("bias"))
     rng = check_seed(kwargs.get("seed"), fname)
-    noise = kwargs.get("noise")
-    if noise is None:
-        if a.v == 0:
-            raise _policy.ArgumentError(f"{fname}: weight has 0 rows; expected at least "
-                                        f"one class to draw negatives from")
-        sampler = Uniform(a.v)
-    else:
-        sampler = _host_sampler(noise, a.v, fname, "noise")
+    sampler = noise_sampler(kwargs.get("noise"), a.v, fname, make=_host_sampler)
     neg_host = sampler.draw(rng, (a.n, k))
     t = a.target
     neg = _to_device(ctx, neg_host)                       # (N, K)

@@ -51,33 +51,39 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
     return _policy.compute_dtype(dtype)
 
 
+def check_layer_shapes(fname, hidden_shape, weight_shape, bias_shape=None):
+    """``(N, H, V)`` from the shapes of ``hidden (N, H)``, ``weight (V, H)``, ``bias (V,)``.
+
+    The one shape rule of the output layer, for the NumPy path and every other
+    array library (``bias_shape`` None: no bias).
+    """
+    for name, shape, what in (("hidden", hidden_shape, "(N, H)"),
+                              ("weight", weight_shape, "(V, H)")):
+        if len(shape) != 2:
+            raise _policy.ArgumentError(
+                f"{fname}: {name} must be a 2-d array of shape {what}; received shape "
+                f"{tuple(shape)}")
+    (n, h), v = hidden_shape, weight_shape[0]
+    if weight_shape[1] != h:
+        raise _policy.ArgumentError(
+            f"{fname}: weight of shape {tuple(weight_shape)} does not match hidden of shape "
+            f"{tuple(hidden_shape)}; expected shape (V, {h})")
+    if bias_shape is not None and tuple(bias_shape) != (v,):
+        raise _policy.ArgumentError(
+            f"{fname}: bias of shape {tuple(bias_shape)} does not match weight of shape "
+            f"{tuple(weight_shape)}; expected shape ({v},)")
+    return n, h, v
+
+
 def check_large_output_inputs(fname, hidden, weight, target, bias, *,
                               ignore_index=None) -> LargeOutputInputs:
     """Check ``hidden (N, H)``, ``weight (V, H)``, ``target (N,)`` and ``bias (V,)``."""
     a = LargeOutputInputs()
-    arrays = []
-    for name, value, ndim, what in (("hidden", hidden, 2, "(N, H)"),
-                                    ("weight", weight, 2, "(V, H)")):
-        arr = _policy.as_real_array(value, fname, name)
-        if arr.ndim != ndim:
-            raise _policy.ArgumentError(
-                f"{fname}: {name} must be a 2-d array of shape {what}; received shape "
-                f"{arr.shape}")
-        arrays.append(arr)
-    hid, wt = arrays
-    if hid.shape[1] != wt.shape[1]:
-        raise _policy.ArgumentError(
-            f"{fname}: weight of shape {wt.shape} does not match hidden of shape {hid.shape}; "
-            f"expected shape (V, {hid.shape[1]})")
-    a.n, a.h = hid.shape
-    a.v = wt.shape[0]
-    b = None
-    if bias is not None:
-        b = _policy.as_real_array(bias, fname, "bias")
-        if b.shape != (a.v,):
-            raise _policy.ArgumentError(
-                f"{fname}: bias of shape {b.shape} does not match weight of shape {wt.shape}; "
-                f"expected shape ({a.v},)")
+    hid = _policy.as_real_array(hidden, fname, "hidden")
+    wt = _policy.as_real_array(weight, fname, "weight")
+    b = None if bias is None else _policy.as_real_array(bias, fname, "bias")
+    a.n, a.h, a.v = check_layer_shapes(fname, hid.shape, wt.shape,
+                                       None if b is None else b.shape)
     dtypes = [_policy.result_dtype(fname, name, x.dtype)
               for name, x in (("hidden", hid), ("weight", wt), ("bias", b)) if x is not None]
     a.grad_dtypes = tuple(dtypes) + ((None,) if b is None else ())

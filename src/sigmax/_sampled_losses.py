@@ -252,6 +252,16 @@ def _negative_sampling(a, num_negatives, noise, reduction, rng, with_grad):
     return per, g
 
 
+def noise_sampler(noise, v, fname, make=make_sampler):
+    """The noise distribution of negative sampling: uniform by default, else ``make(noise)``."""
+    if noise is None:
+        if v == 0:
+            raise _policy.ArgumentError(f"{fname}: weight has 0 rows; expected at least "
+                                        f"one class to draw negatives from")
+        return Uniform(v)
+    return make(noise, v, fname, "noise")
+
+
 class NegativeSamplingLoss(LossFunction):
     r"""word2vec's negative-sampling objective: one sigmoid per target and per negative.
 
@@ -317,13 +327,7 @@ class NegativeSamplingLoss(LossFunction):
         fname = self._method_name(method)
         num_negatives = check_positive_int(num_negatives, fname, "num_negatives")
         a, reduction, rng = _common(fname, hidden, weight, target, bias, reduction, seed)
-        if noise is None:
-            if a.v == 0:
-                raise _policy.ArgumentError(f"{fname}: weight has 0 rows; expected at least "
-                                            f"one class to draw negatives from")
-            smp = Uniform(a.v)
-        else:
-            smp = make_sampler(noise, a.v, fname, "noise")
+        smp = noise_sampler(noise, a.v, fname)
         with np.errstate(all="ignore"):
             per, g = _negative_sampling(a, num_negatives, smp, reduction, rng, with_grad)
         loss = loss_out(per, reduction, None, a.out_dtype)
