@@ -61,15 +61,45 @@ settings.load_profile("sigmax")
 def pytest_generate_tests(metafunc):
     module = metafunc.module.__name__.rpartition(".")[2]
     if module.startswith(_BOTH_PATHS) and "sigmax_path" not in metafunc.fixturenames:
+        # Only the test ids and the grouping come from this parametrization:
+        # a name appended to ``metafunc.fixturenames`` is not a fixture the
+        # test requests (pytest 9 never ran an indirect ``sigmax_path`` here,
+        # so both ids ran the default path).  ``_forced_path`` below reads the
+        # id's value and forces the path for the test.
         metafunc.fixturenames.append("sigmax_path")
-        metafunc.parametrize("sigmax_path", ["plain", "kernel"], indirect=True, scope="module")
+        metafunc.parametrize("sigmax_path", ["plain", "kernel"], scope="module")
+
+
+def _threshold_for(path):
+    return 0 if path == "kernel" else 2**62
+
+
+@pytest.fixture(autouse=True)
+def _forced_path(request):
+    """Force the path named by a test's ``sigmax_path`` parameter, if it has one."""
+    callspec = getattr(request.node, "callspec", None)
+    path = callspec.params.get("sigmax_path") if callspec else None
+    if path is None:
+        yield
+        return
+    from sigmax import _dispatch
+
+    previous = _dispatch.set_threshold(_threshold_for(path))
+    try:
+        yield
+    finally:
+        _dispatch.set_threshold(previous)
 
 
 @pytest.fixture(scope="module")
 def sigmax_path(request):
-    """``"plain"`` or ``"kernel"``: every sigmax call in the test takes that path."""
+    """``"plain"`` or ``"kernel"``: every sigmax call in the test takes that path.
+
+    For modules that request it (``usefixtures``, indirect parametrization);
+    the modules of ``_BOTH_PATHS`` get the same through ``_forced_path``.
+    """
     from sigmax import _dispatch
 
-    previous = _dispatch.set_threshold(0 if request.param == "kernel" else 2**62)
+    previous = _dispatch.set_threshold(_threshold_for(request.param))
     yield request.param
     _dispatch.set_threshold(previous)
