@@ -294,3 +294,16 @@ class TestSoftmax2d:
     def test_float32_kept(self, rng):
         x = rng.normal(size=(3, 2, 2)).astype(np.float32)
         assert sx.softmax2d(x).dtype == np.float32
+
+
+def test_each_path_id_forces_its_path(request):
+    # The conftest runs this module on both paths; a parametrization that only
+    # renamed the tests (pytest 9 ignored a fixture name appended in
+    # pytest_generate_tests) ran both ids on the default path for a while.
+    from sigmax import _dispatch
+
+    path = request.node.callspec.params["sigmax_path"]
+    small = np.zeros((2, 3))
+    assert _dispatch.use_kernel(small, "softmax") == (path == "kernel")
+    # (float64 elementwise functions have no kernel: their plain path is exact.)
+    assert _dispatch.use_kernel(small.astype(np.float32), "elementwise") == (path == "kernel")
