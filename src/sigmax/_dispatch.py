@@ -41,11 +41,12 @@ THRESHOLDS = {"softmax": 4096, "elementwise": 4096}
 #: The elementwise functions that have a kernel (by their public name).
 ELEMENTWISE_KERNELS = frozenset({"sigmoid", "log_sigmoid", "softplus", "logit"})
 
-#: The dtypes each family's kernels take.  float64 elementwise results are
-#: rounded to 0.5 ULP by the plain path's double-double arithmetic, which the
-#: kernels do not reproduce (see sigmax._kernels.elementwise): they stay plain.
+#: The dtypes each family's kernels take.  Of the float64 elementwise
+#: functions only those with a double-double kernel take it (sigmoid and the
+#: derivatives of softplus and log_sigmoid, see sigmax._kernels.elementwise);
+#: the glue sends the others back to the plain path.
 KERNEL_DTYPES = {"softmax": (np.dtype(np.float32), np.dtype(np.float64)),
-                 "elementwise": (np.dtype(np.float32),)}
+                 "elementwise": (np.dtype(np.float32), np.dtype(np.float64))}
 _local = threading.local()
 _override = None          # a threshold forced by tests (set_threshold)
 _threads = None           # set_num_threads

@@ -187,8 +187,13 @@ def _ldexp_dd(hi, lo, k):
     s = k + 1074
     a, b = np.ldexp(hi, s), np.ldexp(lo, s)
     r = np.rint(a)
-    d = (a - r) + b  # a - r is exact
-    r = r + np.where(d > 0.5, 1.0, 0.0) - np.where(d < -0.5, 1.0, 0.0)
+    h = a - r  # exact, in [-1/2, 1/2]
+    d = h + b
+    # Past the midpoint: d beyond 1/2, or a tie of a broken by b (h + b can
+    # round to exactly 1/2 when b is tiny).
+    up = (d > 0.5) | ((h == 0.5) & (b > 0))
+    down = (d < -0.5) | ((h == -0.5) & (b < 0))
+    r = r + np.where(up, 1.0, 0.0) - np.where(down, 1.0, 0.0)
     return np.where(np.abs(y) < _TINY, np.ldexp(r, -1074), y)
 
 

@@ -32,6 +32,7 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT
+from ._ddmath import exp_dd, fast_two_sum, recip_dd, round_scaled, scale, two_prod
 from ._vmath import exp32, log1p64, log64
 
 __all__ = ["apply", "FUNCTIONS"]
@@ -88,6 +89,39 @@ def _log_sigmoid(x):
 @njit(inline="always", **JIT)
 def _sigmoid_neg(x):
     return _sigmoid(-x)
+
+
+# float64: the plain path's double-double arithmetic (sigmax._elementwise),
+# vectorisable (sigmax._kernels._ddmath); rounded once.
+
+@njit(inline="always", **JIT)
+def _sigmoid_parts64(x):
+    """``e^-|x| = 2**k (eh + el)`` and ``1 / (1 + e^-|x|) = ih + il``."""
+    eh, el, k = exp_dd(-abs(x))
+    sh, sl = fast_two_sum(1.0, scale(eh, k))
+    ih, il = recip_dd(sh, sl + scale(el, k))
+    return eh, el, k, ih, il
+
+
+@njit(inline="always", **JIT)
+def _sigmoid64(x):
+    # 1 / (1 + t) for x >= 0, t / (1 + t) = 2**k (eh + el) (ih + il) below.
+    eh, el, k, ih, il = _sigmoid_parts64(x)
+    pos = x >= 0.0
+    nh = 1.0 if pos else eh
+    nl = 0.0 if pos else el
+    p, pe = two_prod(nh, ih)
+    return round_scaled(p, pe + (nh * il + nl * ih), 0 if pos else k)
+
+
+@njit(inline="always", **JIT)
+def _sigmoid_derivative64(x):
+    # t / (1 + t)**2 = 2**k (eh + el) (ih + il)**2.
+    eh, el, k, ih, il = _sigmoid_parts64(x)
+    sh, se = two_prod(ih, ih)
+    sl = se + 2.0 * ih * il
+    p, pe = two_prod(eh, sh)
+    return round_scaled(p, pe + (eh * sl + el * sh), k)
 
 
 # One block function per function, one loop per kind (0 the value, 1 the
@@ -166,16 +200,76 @@ def _logit_block(kind, x, t, out, k0, k1):
             outs[k] = 0.0 if tk == 0.0 else tk * _logit_derivative(np.float64(xs[k]))
 
 
+@njit(**JIT)
+def _sigmoid64_block(kind, x, t, out, k0, k1):
+    xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
+    n = xs.size
+    if kind == 0:
+        for k in range(n):
+            outs[k] = _sigmoid64(xs[k])
+    elif kind == 1:
+        for k in range(n):
+            outs[k] = _sigmoid_derivative64(xs[k])
+    else:
+        for k in range(n):
+            tk = ts[k]
+            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid_derivative64(xs[k])
+
+
+@njit(**JIT)
+def _sigmoid64_of(sign, kind, x, t, out, k0, k1):
+    """``sigmoid(sign x)`` (kind 1) or ``t sigmoid(sign x)`` (kind 2): the
+    derivatives of softplus (``sign`` 1) and log_sigmoid (``sign`` -1)."""
+    xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
+    n = xs.size
+    if kind == 1:
+        for k in range(n):
+            outs[k] = _sigmoid64(sign * xs[k])
+    else:
+        for k in range(n):
+            tk = ts[k]
+            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid64(sign * xs[k])
+
+
 _BLOCKS = (_sigmoid_block, _log_sigmoid_block, _softplus_block, _logit_block)
 
 
+#: The float64 kernels: (name, kind) -> (block, leading arguments).  The others
+#: (softplus and log_sigmoid values, logit) need a double-double log1p/log
+#: that the kernels do not have yet: they stay on the plain path.
+_BLOCKS64 = {("sigmoid", 0): (_sigmoid64_block, ()), ("sigmoid", 1): (_sigmoid64_block, ()),
+             ("sigmoid", 2): (_sigmoid64_block, ()),
+             ("softplus", 1): (_sigmoid64_of, (1.0,)), ("softplus", 2): (_sigmoid64_of, (1.0,)),
+             ("log_sigmoid", 1): (_sigmoid64_of, (-1.0,)),
+             ("log_sigmoid", 2): (_sigmoid64_of, (-1.0,))}
+
+
+def _kind(method):
+    return 0 if method is None else (1 if method == "derivative" else 2)
+
+
+def has_kernel(name, method, dtype) -> bool:
+    """True where ``name``'s ``method`` (None for the value) has a kernel for ``dtype``."""
+    if dtype == np.float32:
+        return name in FUNCTIONS
+    return dtype == np.float64 and (name, _kind(method)) in _BLOCKS64
+
+
 def apply(name, method, x, t, out, threads=1):
-    """``out[:] = f(x)`` (``method`` None), ``f'(x)`` (``"derivative"``) or ``t f'(x)``."""
-    kind = 0 if method is None else (1 if method == "derivative" else 2)
+    """``out[:] = f(x)`` (``method`` None), ``f'(x)`` (``"derivative"``) or ``t f'(x)``.
+
+    ``x``, ``t`` and ``out`` are flat arrays of one dtype, float32 or (where
+    :func:`has_kernel`) float64.
+    """
+    kind = _kind(method)
     t = t if kind == 2 else np.zeros(1, dtype=x.dtype)
+    if x.dtype == np.float64:
+        block, lead = _BLOCKS64[(name, kind)]
+    else:
+        block, lead = _BLOCKS[FUNCTIONS[name]], ()
     nblk = (x.size + _BLOCK - 1) // _BLOCK
-    _pool.run(_blocks, (_BLOCKS[FUNCTIONS[name]], kind, x, t, out), nblk, threads)
+    _pool.run(_blocks, (block, lead, kind, x, t, out), nblk, threads)
 
 
-def _blocks(block, kind, x, t, out, b0, b1):
-    block(kind, x, t, out, b0 * _BLOCK, min(x.size, b1 * _BLOCK))
+def _blocks(block, lead, kind, x, t, out, b0, b1):
+    block(*lead, kind, x, t, out, b0 * _BLOCK, min(x.size, b1 * _BLOCK))

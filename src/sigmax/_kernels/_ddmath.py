@@ -1,0 +1,166 @@
+"""Vectorisable double-double arithmetic for the float64 elementwise kernels.
+
+The plain path (:mod:`sigmax._elementwise`) carries every intermediate of the
+float64 elementwise functions as a double-double ``hi + lo`` and rounds once,
+so that its results are within 0.5 ULP (plus a negligible fraction).  The
+kernels do the same arithmetic here, written so that a loop over them
+compiles to SIMD code: only ``+ - * /``, fused multiply-adds, comparisons,
+selects and bit casts; no table, no libm call.
+
+* :func:`fma` is LLVM's ``llvm.fma.f64``: ``a * b + c`` rounded once (a
+  vector FMA on x86-64 with FMA3, which every AVX2 machine has).  It makes the
+  product error-free: ``a * b = p + fma(a, b, -p)`` exactly (no Veltkamp split).
+* :func:`exp_dd` returns ``e^z = 2**k (hi + lo)`` with a relative error below
+  ``2**-58``: Cody & Waite's reduction ``z = k ln2 + r`` kept as a pair
+  ``r + rl``, then ``e^r = 1 + r + r**2/2 + r**3 P(r)`` with the first three
+  terms exact (TwoSum, FMA) and ``P`` the Taylor polynomial up to ``r**15/15!``
+  (truncation below ``2**-68`` on ``|r| <= ln2/2``) in float64, whose own
+  rounding moves the result by at most ``2**-59`` of it.
+* :func:`recip_dd` is ``1 / (bh + bl)`` as a pair: one division and one
+  remainder correction (``2**-104`` relative).
+* :func:`round_scaled` rounds ``(hi + lo) 2**k`` once, on the subnormal grid
+  ``2**-1074`` where the result is subnormal (as the plain path's
+  ``_ldexp_dd``).
+
+Tested against mpmath in tests/test_kernels_ddmath.py.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core.extending import intrinsic
+
+from ._vmath import bits, from_bits
+
+__all__ = ["fma", "two_sum", "fast_two_sum", "two_prod", "exp_dd", "scale", "recip_dd",
+           "round_scaled"]
+
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 0.6931471803691238      # 32 significant bits: k * _LN2_HI is exact
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI (to 2**-87)
+_SHIFT = 6755399441055744.0       # 1.5 * 2**52: adding it rounds to an integer
+_SHIFT_BITS = 0x4338000000000000
+_TINY = 2.2250738585072014e-308   # the smallest normal float64
+
+# Every function is inlined into the kernels' loops; "contract" lets LLVM fuse
+# a * b + c where the source writes it (which only removes roundings); the
+# error-free transformations below have no product to fuse.
+_OPTS = dict(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma.f64``)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@njit(**_OPTS)
+def two_sum(a, b):
+    """``a + b = s + e`` exactly (Knuth), any magnitudes."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(**_OPTS)
+def fast_two_sum(a, b):
+    """``a + b = s + e`` exactly (Dekker), for ``|a| >= |b|`` (or ``a == 0``)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(**_OPTS)
+def two_prod(a, b):
+    """``a * b = p + e`` exactly (no overflow or underflow)."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@njit(**_OPTS)
+def exp_dd(z):
+    """``e^z = 2**k (hi + lo)``, ``hi`` in [0.7, 1.42], relative error below ``2**-58``.
+
+    ``z`` is clamped to [-1100, 710] (``k`` in [-1587, 1024]); NaN gives NaN
+    in ``hi`` and ``lo`` (and a meaningless ``k``).
+    """
+    z = z if not (z < -1100.0) else -1100.0
+    z = z if not (z > 710.0) else 710.0
+    y = z * _INV_LN2 + _SHIFT
+    kf = y - _SHIFT
+    k = bits(y) - _SHIFT_BITS
+    # z - k ln2 = t - k ln2_lo, t exact (Cody & Waite); the product k ln2_lo
+    # and the difference are kept as a pair r + rl.
+    t = z - kf * _LN2_HI
+    p, pe = two_prod(kf, _LN2_LO)
+    r, rl = two_sum(t, -p)
+    rl = rl - pe
+    # P(r) = 1/3! + r/4! + ... + r**12/15!
+    q = 1.0 / 1307674368000.0
+    q = q * r + 1.0 / 87178291200.0
+    q = q * r + 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    r2, r2e = two_prod(r, r)
+    c = (r2 * r) * q                    # r**3 P(r), at most 0.0077
+    s1, e1 = fast_two_sum(1.0, r)       # |r| <= 0.35
+    s2, e2 = fast_two_sum(s1, 0.5 * r2)
+    # e^(r + rl) = e^r (1 + rl): rl e^r ~ rl s2.
+    lo = ((e1 + e2) + 0.5 * r2e) + (c + rl * s2)
+    hi, lo = fast_two_sum(s2, lo)
+    return hi, lo, k
+
+
+@njit(**_OPTS)
+def scale(v, k):
+    """``v 2**k`` for ``k`` in [-1587, 1024], rounding once (two normal powers of two)."""
+    k1 = k >> 1
+    k2 = k - k1
+    return (v * from_bits((k1 + 1023) << 52)) * from_bits((k2 + 1023) << 52)
+
+
+@njit(**_OPTS)
+def recip_dd(bh, bl):
+    """``1 / (bh + bl)`` as a pair ``(ih, il)`` (``bh`` normal, ``|bl| <= ulp(bh)``)."""
+    ih = 1.0 / bh
+    rho = fma(-ih, bh, 1.0) - ih * bl   # the remainder 1 - ih (bh + bl)
+    return ih, rho * ih
+
+
+@njit(**_OPTS)
+def round_scaled(hi, lo, k):
+    """``(hi + lo) 2**k`` rounded once, for ``0 <= hi < 4`` and ``k`` in [-1587, 1024].
+
+    Normal results: ``hi + lo`` rounds and the scaling is exact.  Subnormal
+    ones are rounded on their own grid ``2**-1074`` (scaling the rounded
+    ``hi + lo`` would round twice).  Branch-free: both are formed, one is
+    selected.  NaN stays NaN.
+    """
+    y = scale(hi + lo, k)
+    s = k + 1074
+    s = s if s > -1000 else -1000
+    a = scale(hi, s)
+    b = scale(lo, s)
+    r = (a + _SHIFT) - _SHIFT           # a < 2**52 wherever y is subnormal
+    h = a - r                           # exact, in [-1/2, 1/2]
+    d = h + b
+    # Past the midpoint: d beyond 1/2, or a tie of a broken by b (h + b can
+    # round to exactly 1/2 when b is tiny).
+    up = d > 0.5 or (h == 0.5 and b > 0.0)
+    down = d < -0.5 or (h == -0.5 and b < 0.0)
+    r = r + (1.0 if up else 0.0) - (1.0 if down else 0.0)
+    sub = r * 4.9406564584124654e-324
+    return sub if abs(y) < _TINY else y
