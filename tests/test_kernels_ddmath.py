@@ -12,7 +12,8 @@ import numba
 import numpy as np
 import pytest
 
-from sigmax._kernels._ddmath import exp_dd, fma, recip_dd, round_scaled, two_prod, two_sum
+from sigmax._kernels._ddmath import (exp_dd, fma, log1p_dd, log_dd, recip_dd, round_scaled,
+                                    two_prod, two_sum)
 
 _rng = np.random.default_rng(31)
 
@@ -43,6 +44,18 @@ def _vexact(a, b, s, e, p, pe, f):
         f[i] = fma(a[i], b[i], 1.0)
 
 
+@numba.njit(error_model="numpy")
+def _vlog1p_dd(ah, al, hi, lo):
+    for i in range(ah.size):
+        hi[i], lo[i] = log1p_dd(ah[i], al[i])
+
+
+@numba.njit(error_model="numpy")
+def _vlog_dd(q, hi, lo):
+    for i in range(q.size):
+        hi[i], lo[i] = log_dd(q[i])
+
+
 def _exp_dd(z):
     z = np.asarray(z, dtype=np.float64)
     hi, lo, k = np.empty_like(z), np.empty_like(z), np.empty(z.size, dtype=np.int64)
@@ -50,7 +63,7 @@ def _exp_dd(z):
     return hi, lo, k
 
 
-def test_exp_dd_relative_error_below_2_to_minus_58():
+def test_exp_dd_relative_error_below_2_to_minus_59():
     z = np.concatenate([_rng.uniform(-1, 1, 3000), _rng.uniform(-745, 0, 3000),
                         _rng.uniform(0, 709, 1000), [0.0, -0.5 * np.log(2.0),
                                                      0.5 * np.log(2.0), -745.0, 709.0]])
@@ -58,7 +71,7 @@ def test_exp_dd_relative_error_below_2_to_minus_58():
     with mp.workdps(50):
         worst = max(abs((mp.ldexp(mp.mpf(h) + mp.mpf(l), int(kk)) - mp.exp(mp.mpf(v)))
                         / mp.exp(mp.mpf(v))) for h, l, kk, v in zip(hi, lo, k, z))
-    assert worst < mp.mpf(2) ** -58, float(worst)
+    assert worst < mp.mpf(2) ** -59, float(worst)
     # hi carries the value, lo the next 53 bits: |lo| <= ulp(hi) / 2.
     assert np.all(np.abs(lo) <= np.spacing(hi) / 2)
     assert np.all((hi >= 0.7) & (hi <= 1.42))
@@ -71,7 +84,7 @@ def test_exp_dd_ends():
     with mp.workdps(30):
         for i, z in ((1, -1100), (2, 710), (3, -1100), (4, 710)):
             got = mp.ldexp(mp.mpf(hi[i]) + mp.mpf(lo[i]), int(k[i]))
-            assert abs(got / mp.exp(z) - 1) < mp.mpf(2) ** -58
+            assert abs(got / mp.exp(z) - 1) < mp.mpf(2) ** -59
 
 
 def test_recip_dd():
@@ -162,4 +175,38 @@ def test_exp_dd_small_literals(z):
     hi, lo, k = _exp_dd([z])
     with mp.workdps(50):
         got = mp.ldexp(mp.mpf(hi[0]) + mp.mpf(lo[0]), int(k[0]))
-        assert abs(got / mp.mpf(ref) - 1) < mp.mpf(2) ** -58
+        assert abs(got / mp.mpf(ref) - 1) < mp.mpf(2) ** -59
+
+
+def _worst_relative(hi, lo, refs):
+    with mp.workdps(50):
+        return max(abs((mp.mpf(h) + mp.mpf(lo_) - r) / r) for h, lo_, r in zip(hi, lo, refs)
+                   if r != 0)
+
+
+def test_log1p_dd_relative_error_below_2_to_minus_59():
+    ah = np.concatenate([_rng.uniform(-0.29, 2.0, 3000), 10.0 ** _rng.uniform(-300, 0, 1500),
+                         -(10.0 ** _rng.uniform(-300, np.log10(0.29), 500)),
+                         [np.sqrt(2.0) - 1, 1.0, 2.0, 1e-300, 2.0**-53, 3 * 2.0**-54]])
+    # A low part below ulp(ah) / 2: tiny arguments must keep it (log1p(a) ~ a).
+    al = _rng.uniform(-0.5, 0.5, ah.size) * np.spacing(np.abs(ah))
+    hi, lo = np.empty_like(ah), np.empty_like(ah)
+    _vlog1p_dd(ah, al, hi, lo)
+    with mp.workdps(50):
+        refs = [mp.log1p(mp.mpf(a) + mp.mpf(b)) for a, b in zip(ah, al)]
+    worst = _worst_relative(hi, lo, refs)
+    assert worst < mp.mpf(2) ** -59, float(worst)
+
+
+def test_log_dd_relative_error_below_2_to_minus_59():
+    q = np.concatenate([10.0 ** _rng.uniform(-323, 308, 3000), _rng.uniform(0.5, 2.0, 1000),
+                        [5e-324, 2.0**-1022, 1.0 - 2.0**-53, 1.0 + 2.0**-52, 2.0, 0.5]])
+    hi, lo = np.empty_like(q), np.empty_like(q)
+    _vlog_dd(q, hi, lo)
+    with mp.workdps(50):
+        refs = [mp.log(mp.mpf(v)) for v in q]
+    worst = _worst_relative(hi, lo, refs)
+    assert worst < mp.mpf(2) ** -59, float(worst)
+    one_h, one_l = np.empty(1), np.empty(1)
+    _vlog_dd(np.ones(1), one_h, one_l)
+    assert one_h[0] == 0.0 and one_l[0] == 0.0

@@ -32,7 +32,9 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT
-from ._ddmath import exp_dd, fast_two_sum, recip_dd, round_scaled, scale, two_prod
+from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, log_dd, recip_dd, round_scaled, scale,
+                      two_prod, two_sum)
+from ._vmath import _split
 from ._vmath import exp32, log1p64, log64
 
 __all__ = ["apply", "FUNCTIONS"]
@@ -122,6 +124,75 @@ def _sigmoid_derivative64(x):
     sl = se + 2.0 * ih * il
     p, pe = two_prod(eh, sh)
     return round_scaled(p, pe + (eh * sl + el * sh), k)
+
+
+@njit(inline="always", **JIT)
+def _softplus64(x):
+    # max(x, 0) + log1p(t), t = e^-|x|: both terms >= 0, no cancellation.
+    eh, el, k = exp_dd(-abs(x))
+    th = scale(eh, k)
+    lh, ll = log1p_dd(th, scale(el, k))
+    s, e = two_sum(x if x > 0.0 else 0.0, lh)
+    out = s + (e + ll)
+    out = np.inf if x == np.inf else out
+    # Below -40, log1p(t) = t - t**2/2 to 2**-114, formed at the scale of
+    # e^-|x| and rounded once (subnormal results on their grid).
+    tiny = round_scaled(eh, el - 0.5 * eh * th, k)
+    return tiny if x < -40.0 else out
+
+
+@njit(inline="always", **JIT)
+def _log_sigmoid64(x):
+    return -_softplus64(-x)
+
+
+@njit(inline="always", **JIT)
+def _logit_half64(q):
+    """``logit(q)`` for ``0 < q <= 1/2``, as the plain path's ``_logit_half``."""
+    # q < 1/4: log q - log1p(-q).
+    ql = q if q < 0.25 else 0.25
+    ah, al = log_dd(q)
+    bh, bl = log1p_dd(-ql, 0.0)
+    s, e = two_sum(ah, -bh)
+    low = s + (e + (al - bl))
+    # q in [1/4, 1/2]: -log1p((1 - 2q) / q), 1 - 2q exact, the quotient a pair.
+    qm = q if q >= 0.25 else 0.5
+    n = 1.0 - 2.0 * qm
+    inv = 1.0 / qm
+    wh = n * inv
+    wl = fma(-wh, qm, n) * inv
+    mh, ml = log1p_dd(wh, wl)
+    return low if q < 0.25 else -(mh + ml)
+
+
+@njit(inline="always", **JIT)
+def _logit64(p):
+    # The smaller of p and 1 - p (exact for p >= 1/2); p = 1/2 gives +0.0,
+    # the ends +-inf, outside [0, 1] (and NaN) NaN.
+    q = p if p <= 0.5 else 1.0 - p
+    half = _logit_half64(q if q > 0.0 else 0.5) + 0.0
+    out = half if p <= 0.5 else -half
+    end = -np.inf if p == 0.0 else np.inf
+    out = end if q == 0.0 else out
+    return out if (p >= 0.0 and p <= 1.0) else np.nan
+
+
+@njit(inline="always", **JIT)
+def _logit_derivative64(p):
+    # 1/(p (1 - p)) = 1/q + 1/(1 - q), q = min(p, 1 - p) = m 2**e: the sum
+    # 2**-e (1/m + 2**e/(1 - q)) of two reciprocal pairs, scaled exactly.
+    q = p if p <= 0.5 else 1.0 - p
+    qq = q if q > 0.0 else 0.5
+    tiny = qq < 2.2250738585072014e-308
+    m, e = _split(qq * 18014398509481984.0 if tiny else qq)
+    e = e - 54 if tiny else e
+    ah, al = recip_dd(m, 0.0)
+    oh, ol = fast_two_sum(1.0, -qq)
+    bh, bl = recip_dd(oh, ol)
+    s, err = two_sum(ah, scale(bh, e))
+    out = scale(s + (err + al + scale(bl, e)), -e)
+    out = np.inf if q == 0.0 else out
+    return out if (p >= 0.0 and p <= 1.0) else np.nan
 
 
 # One block function per function, one loop per kind (0 the value, 1 the
@@ -234,14 +305,40 @@ def _sigmoid64_of(sign, kind, x, t, out, k0, k1):
 _BLOCKS = (_sigmoid_block, _log_sigmoid_block, _softplus_block, _logit_block)
 
 
-#: The float64 kernels: (name, kind) -> (block, leading arguments).  The others
-#: (softplus and log_sigmoid values, logit) need a double-double log1p/log
-#: that the kernels do not have yet: they stay on the plain path.
+@njit(**JIT)
+def _softplus64_block(sign, kind, x, t, out, k0, k1):
+    """``sign softplus(sign x)``: softplus (``sign`` 1) and log_sigmoid (-1); kind 0 only."""
+    xs, outs = x[k0:k1], out[k0:k1]
+    for k in range(xs.size):
+        outs[k] = sign * _softplus64(sign * xs[k])
+
+
+@njit(**JIT)
+def _logit64_block(kind, x, t, out, k0, k1):
+    xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
+    n = xs.size
+    if kind == 0:
+        for k in range(n):
+            outs[k] = _logit64(xs[k])
+    elif kind == 1:
+        for k in range(n):
+            outs[k] = _logit_derivative64(xs[k])
+    else:
+        for k in range(n):
+            tk = ts[k]
+            outs[k] = 0.0 if tk == 0.0 else tk * _logit_derivative64(xs[k])
+
+
+#: The float64 kernels: (name, kind) -> (block, leading arguments).
 _BLOCKS64 = {("sigmoid", 0): (_sigmoid64_block, ()), ("sigmoid", 1): (_sigmoid64_block, ()),
              ("sigmoid", 2): (_sigmoid64_block, ()),
+             ("softplus", 0): (_softplus64_block, (1.0,)),
              ("softplus", 1): (_sigmoid64_of, (1.0,)), ("softplus", 2): (_sigmoid64_of, (1.0,)),
+             ("log_sigmoid", 0): (_softplus64_block, (-1.0,)),
              ("log_sigmoid", 1): (_sigmoid64_of, (-1.0,)),
-             ("log_sigmoid", 2): (_sigmoid64_of, (-1.0,))}
+             ("log_sigmoid", 2): (_sigmoid64_of, (-1.0,)),
+             ("logit", 0): (_logit64_block, ()), ("logit", 1): (_logit64_block, ()),
+             ("logit", 2): (_logit64_block, ())}
 
 
 def _kind(method):
