@@ -1,8 +1,7 @@
 """The decision "compiled kernel or plain NumPy", and the kernels' thread count.
 
-NumPy arrays of float32 or float64 (float32 only for the elementwise
-functions) with at least :func:`threshold` elements take the numba kernels of
-:mod:`sigmax._kernels`; everything else (small
+NumPy arrays of float32 or float64 with at least :func:`threshold` elements
+take the numba kernels of :mod:`sigmax._kernels`; everything else (small
 arrays, other dtypes, lists, scalars) takes the plain NumPy path, which is
 always there and which the kernels are tested against.  Both paths apply the
 same argument checks (:mod:`sigmax._policy`) and the same numerical policy.
@@ -41,10 +40,8 @@ THRESHOLDS = {"softmax": 4096, "elementwise": 4096}
 #: The elementwise functions that have a kernel (by their public name).
 ELEMENTWISE_KERNELS = frozenset({"sigmoid", "log_sigmoid", "softplus", "logit"})
 
-#: The dtypes each family's kernels take.  Of the float64 elementwise
-#: functions only those with a double-double kernel take it (sigmoid and the
-#: derivatives of softplus and log_sigmoid, see sigmax._kernels.elementwise);
-#: the glue sends the others back to the plain path.
+#: The dtypes each family's kernels take (float64 elementwise functions in
+#: double-double arithmetic, see sigmax._kernels.elementwise).
 KERNEL_DTYPES = {"softmax": (np.dtype(np.float32), np.dtype(np.float64)),
                  "elementwise": (np.dtype(np.float32), np.dtype(np.float64))}
 _local = threading.local()

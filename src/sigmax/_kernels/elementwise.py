@@ -15,14 +15,19 @@ is stable), with the vectorisable ``exp``/``log``/``log1p`` of
   [1/4, 1/2), ``log1p((2p - 1)/(1 - p))`` on [1/2, 3/4], ``log(p/(1 - p))``
   above; ``logit'(p) = 1/(p(1 - p))``, NaN outside [0, 1].
 
-Only float32 arrays take these kernels: every kernel works on flat
-C-contiguous arrays, computes in float64 and rounds once to float32 (0.5 ULP
-measured by ``tests/accuracy.py`` on the kernel path; tests/test_kernels.py).  float64 arrays stay on the
-plain path, whose double-double arithmetic rounds float64 results to 0.5 ULP,
-an accuracy these single-double formulas (1.2 to 3 ULP in float64) do not
-reach.  ``vjp``/``jvp`` give ``t f'(x)`` with 0 wherever
-``t == 0`` (even where ``f'`` is infinite), as the plain path.  The work is
-split over threads in blocks of ``_BLOCK`` elements (:mod:`._pool`).
+float32 arrays: every kernel works on flat C-contiguous arrays, computes in
+float64 and rounds once to float32 (0.5 ULP measured by ``tests/accuracy.py``
+on the kernel path; tests/test_kernels.py).
+
+float64 arrays: those single-double formulas would give 1.2 to 3 ULP, so the
+float64 kernels (the ``*64`` functions below) carry every intermediate as a
+double-double, as the plain path does, with the vectorisable ``exp_dd``,
+``log1p_dd`` and ``log_dd`` of :mod:`sigmax._kernels._ddmath` (relative error
+below ``2**-59``), and round once: within 0.51 ULP (plain path 0.501).
+
+``vjp``/``jvp`` give ``t f'(x)`` with 0 wherever ``t == 0`` (even where ``f'``
+is infinite), as the plain path.  The work is split over threads in blocks of
+``_BLOCK`` elements (:mod:`._pool`).
 """
 
 from __future__ import annotations
