@@ -39,7 +39,7 @@ from . import _pool
 from ._common import JIT
 from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, log_dd, recip_dd, round_scaled, scale,
                       two_prod, two_sum)
-from ._vmath import _split
+from ._vmath import _LN2_HI, _LN2_LO, _split
 from ._vmath import exp32, log1p64, log64
 
 __all__ = ["apply", "FUNCTIONS"]
@@ -153,21 +153,33 @@ def _log_sigmoid64(x):
 
 @njit(inline="always", **JIT)
 def _logit_half64(q):
-    """``logit(q)`` for ``0 < q <= 1/2``, as the plain path's ``_logit_half``."""
-    # q < 1/4: log q - log1p(-q).
-    ql = q if q < 0.25 else 0.25
-    ah, al = log_dd(q)
-    bh, bl = log1p_dd(-ql, 0.0)
-    s, e = two_sum(ah, -bh)
-    low = s + (e + (al - bl))
-    # q in [1/4, 1/2]: -log1p((1 - 2q) / q), 1 - 2q exact, the quotient a pair.
-    qm = q if q >= 0.25 else 0.5
-    n = 1.0 - 2.0 * qm
-    inv = 1.0 / qm
-    wh = n * inv
-    wl = fma(-wh, qm, n) * inv
-    mh, ml = log1p_dd(wh, wl)
-    return low if q < 0.25 else -(mh + ml)
+    """``logit(q)`` for ``0 < q <= 1/2``: one quotient and one log, whichever the branch.
+
+    * ``q < 1/4``: ``log(q / (1 - q)) = e ln2 + log1p(m / (1 - q) - 1)`` with
+      ``q = 2**e m``, ``m`` in [sqrt(2)/2, sqrt(2)): the quotient is a pair in
+      [0.7, 1.9] (``1 - q`` is exact as a pair) and ``e <= -2``, so the sum
+      cancels at most one bit;
+    * ``q`` in [1/4, 1/2]: ``-log1p((1 - 2q) / q)``, ``1 - 2q`` exact.
+
+    The branches differ only in their operands, which are selected before the
+    division and the log (each computed once per element).
+    """
+    low = q < 0.25
+    tiny = q < 2.2250738585072014e-308
+    m, e = _split(q * 18014398509481984.0 if tiny else q)
+    e = e - 54 if tiny else e
+    oh, ol = fast_two_sum(1.0, -q)
+    num = m if low else 1.0 - 2.0 * q
+    dh = oh if low else q
+    dl = ol if low else 0.0
+    inv = 1.0 / dh
+    rh = num * inv
+    rl = (fma(-rh, dh, num) - rh * dl) * inv
+    lh, ll = log1p_dd(rh - 1.0 if low else rh, rl)   # rh - 1 exact (Sterbenz)
+    ef = np.float64(e) if low else 0.0
+    s, err = two_sum(ef * _LN2_HI, lh)
+    out = s + (err + (ll + ef * _LN2_LO))
+    return out if low else -out
 
 
 @njit(inline="always", **JIT)
