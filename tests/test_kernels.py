@@ -485,6 +485,30 @@ class TestBenchmarkHelpers:
         assert all(r["seconds"] >= 0 and r["threads"] == 1 for r in res)
         assert "vs_copy" in res[0] and "| softmax | 64x10 | float32 |" in _bench.format_table(res)
 
+    def test_every_elementwise_function_with_its_peers(self):
+        import time
+
+        from sigmax import _bench
+
+        res = _bench.run([(16, 300)], ("float64",), ["softplus", "logit"],
+                         ["sigmax", "numpy", "scipy", "torch", "copy"], repeat=3, threads=1,
+                         clock=time.thread_time)
+        peers = {(r["function"], r["peer"]) for r in res}
+        assert ("softplus", "numpy") in peers and ("logit", "numpy") in peers
+        assert ("softplus", "scipy") not in peers  # SciPy has no softplus
+        # logit is timed on probabilities: its result is finite.
+        p = _bench._input_for("logit", np.linspace(-5, 5, 11))
+        assert np.all((p > 0) & (p < 1)) and np.all(np.isfinite(sx.logit(p)))
+
+    def test_hugepage_switch(self):
+        from sigmax import _bench
+
+        before = _bench.set_hugepages(False)
+        try:
+            assert _bench.set_hugepages(False) is False
+        finally:
+            _bench.set_hugepages(before)
+
     def test_pass_profile_and_fresh_output(self):
         from sigmax import _bench
 

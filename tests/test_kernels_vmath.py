@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import pytest
 
-from sigmax._kernels._vmath import exp32, exp64, log1p64, log64
+from sigmax._kernels._vmath import exp32, exp64, log1p32, log1p64, log64
 
 
 @numba.njit(error_model="numpy")
@@ -37,6 +37,12 @@ def _vlog(x, out):
 def _vlog1p(x, out):
     for i in range(x.size):
         out[i] = log1p64(x[i])
+
+
+@numba.njit(error_model="numpy")
+def _vlog1p32(x, out):
+    for i in range(x.size):
+        out[i] = log1p32(x[i])
 
 
 def _apply(f, x):
@@ -107,6 +113,17 @@ def test_ulp_error_over_the_range(name):
     assert err.max() <= BOUNDS[name], (x[err.argmax()], err.max())
     # Most results are correctly rounded (exp64: 89.7% of this sample).
     assert np.mean(err <= 0.5) > 0.85
+
+
+def test_log1p32_relative_error_below_2e_12():
+    t = np.concatenate([_rng.uniform(0, 1, 3000), np.exp(_rng.uniform(-745, 0, 2000)),
+                        [0.0, 1.0, np.sqrt(2.0) - 1, 5e-324, 2.0**-53]])
+    got = _apply(_vlog1p32, t)
+    with mp.workdps(30):
+        ref = np.array([float(mp.log1p(mp.mpf(v))) for v in t])
+    nz = ref != 0
+    assert np.all(got[~nz] == 0.0)
+    assert (np.abs(got[nz] - ref[nz]) / ref[nz]).max() < 2e-12
 
 
 def test_exp32_relative_error_below_1e_11():

@@ -12,8 +12,12 @@ function over the shapes of the kernels issue and prints medians and ratios::
 Implementations (those installed):
 
 * ``sigmax``: the public function (the kernels above the dispatch threshold);
-* ``numpy``: the formula written plainly (``e = exp(x - max); e / e.sum()``);
-* ``scipy``: ``scipy.special`` (softmax, log_softmax, logsumexp, expit);
+* ``numpy``: the formula written plainly (``e = exp(x - max); e / e.sum()``,
+  ``logaddexp(0, x)``, ``log(p / (1 - p))``);
+
+logit's input is ``1 / (1 + exp(-x))`` of the same array (probabilities).
+* ``scipy``: ``scipy.special`` (softmax, log_softmax, logsumexp, expit,
+  log_expit, logit; it has no softplus);
 * ``torch``: PyTorch CPU on the same memory (``torch.from_numpy``), with
   ``torch.set_num_threads`` equal to sigmax's thread count;
 * ``jax``: ``jax.jit`` of ``jax.nn``/``jax.scipy`` on a device copy of the array
@@ -38,12 +42,13 @@ import time
 import numpy as np
 
 __all__ = ["SHAPES", "FUNCTIONS", "implementations", "time_call", "run", "format_table",
-           "threshold_rows", "pass_profile", "fresh_output_cost", "main"]
+           "threshold_rows", "pass_profile", "fresh_output_cost", "set_hugepages", "main"]
 
 #: The shapes of the kernels issue.
 SHAPES = [(65536, 10), (8192, 1000), (1024, 32768), (16, 2 ** 21)]
 QUICK_SHAPES = [(4096, 10), (512, 1000), (16, 32768)]
-FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "sigmoid"]
+FUNCTIONS = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softplus",
+             "logit"]
 PEERS = ["sigmax", "numpy", "scipy", "torch", "jax", "copy"]
 
 
@@ -70,8 +75,25 @@ def _numpy_impls():
     def sigmoid(x):
         return 1.0 / (1.0 + np.exp(-x))
 
+    def log_sigmoid(x):
+        return -np.logaddexp(0.0, -x)
+
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    def logit(p):
+        return np.log(p / (1.0 - p))
+
     return dict(softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
-                sigmoid=sigmoid)
+                sigmoid=sigmoid, log_sigmoid=log_sigmoid, softplus=softplus, logit=logit)
+
+
+def _input_for(function, x):
+    """The benchmark's input of ``function``: ``x`` itself, probabilities for logit."""
+    if function != "logit":
+        return x
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype)
 
 
 def implementations(function: str, threads: int) -> dict:
@@ -85,15 +107,19 @@ def implementations(function: str, threads: int) -> dict:
         fn = {"softmax": lambda x: special.softmax(x, axis=-1),
               "log_softmax": lambda x: special.log_softmax(x, axis=-1),
               "logsumexp": lambda x: special.logsumexp(x, axis=-1),
-              "sigmoid": special.expit}[function]
-        impls["scipy"] = (lambda x: x, fn)
+              "sigmoid": special.expit, "log_sigmoid": special.log_expit,
+              "logit": special.logit}.get(function)  # SciPy has no softplus
+        if fn is not None:
+            impls["scipy"] = (lambda x: x, fn)
     torch = _optional("torch")
     if torch is not None:
         torch.set_num_threads(threads)
         fn = {"softmax": lambda t: torch.softmax(t, -1),
               "log_softmax": lambda t: torch.log_softmax(t, -1),
               "logsumexp": lambda t: torch.logsumexp(t, -1),
-              "sigmoid": torch.sigmoid}[function]
+              "sigmoid": torch.sigmoid,
+              "log_sigmoid": torch.nn.functional.logsigmoid,
+              "softplus": torch.nn.functional.softplus, "logit": torch.logit}[function]
         impls["torch"] = (torch.from_numpy, fn)
     jax = _optional("jax")
     if jax is not None:
@@ -104,7 +130,9 @@ def implementations(function: str, threads: int) -> dict:
         fn = jax.jit({"softmax": lambda a: jax.nn.softmax(a, axis=-1),
                       "log_softmax": lambda a: jax.nn.log_softmax(a, axis=-1),
                       "logsumexp": lambda a: jlse(a, axis=-1),
-                      "sigmoid": jax.nn.sigmoid}[function])
+                      "sigmoid": jax.nn.sigmoid, "log_sigmoid": jax.nn.log_sigmoid,
+                      "softplus": jax.nn.softplus,
+                      "logit": jax.scipy.special.logit}[function])
         impls["jax"] = (jnp.asarray, lambda a: fn(a).block_until_ready())
     impls["copy"] = (lambda x: (x, np.empty_like(x)), lambda xo: np.copyto(xo[1], xo[0]))
     return impls
@@ -160,7 +188,7 @@ def run(shapes=None, dtypes=("float32", "float64"), functions=None, peers=None,
                     if peer not in impls:
                         continue
                     prepare, call = impls[peer]
-                    arg = prepare(x)
+                    arg = prepare(_input_for(function, x))
                     row[peer] = time_call(call, arg, repeat, clock=clock)
                     del arg
                     out.append(dict(function=function, shape=tuple(shape), dtype=dtype,
@@ -350,6 +378,20 @@ def _shape(text):
                                          f"received {text!r}") from None
 
 
+def set_hugepages(enabled: bool) -> bool:
+    """NumPy's ``madvise(MADV_HUGEPAGE)`` on large allocations, on or off; returns the old state.
+
+    With transparent huge pages in "madvise" mode and defragmentation
+    allowed, a fresh large output can stall for 100-250 ms in the kernel's
+    page compaction (measured here), whichever library fills it.
+    """
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # pragma: no cover - NumPy < 2
+        from numpy.core import multiarray
+    return bool(multiarray._set_madvise_hugepage(bool(enabled)))
+
+
 def main(argv=None) -> int:
     """The command line (``sigmax bench``, ``python -m sigmax._bench``); returns the exit code."""
     parser = argparse.ArgumentParser(prog="sigmax bench", description=__doc__.split("\n\n")[0])
@@ -372,7 +414,12 @@ def main(argv=None) -> int:
     parser.add_argument("--passes", action="store_true",
                         help="profile: ns/element of each kernel pass (one thread, CPU "
                              "time) and the cost of a fresh output array")
+    parser.add_argument("--no-hugepages", action="store_true",
+                        help="stop NumPy from asking for transparent huge pages on large "
+                             "arrays (madvise), for every peer: see docs/benchmarks.md")
     args = parser.parse_args(argv)
+    if args.no_hugepages:
+        set_hugepages(False)
     if args.passes:
         print("| dtype | passes (cumulative) | ns/element, 1 thread |")
         print("|---|---|---|")

@@ -39,8 +39,8 @@ from . import _pool
 from ._common import JIT
 from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, log_dd, recip_dd, round_scaled, scale,
                       two_prod, two_sum)
-from ._vmath import _LN2_HI, _LN2_LO, _split
-from ._vmath import exp32, log1p64, log64
+from ._vmath import _LN2_HI, _LN2_LO, _log_kf, _split
+from ._vmath import exp32, log1p32
 
 __all__ = ["apply", "FUNCTIONS"]
 
@@ -69,16 +69,33 @@ def _sigmoid_derivative(x):
 
 @njit(inline="always", **JIT)
 def _softplus(x):
-    return max(x, 0.0) + log1p64(exp32(-abs(x))) if x == x else x
+    # log1p32: float32 results need 2e-12 relative, not log1p64's 2e-18.
+    return max(x, 0.0) + log1p32(exp32(-abs(x))) if x == x else x
 
 
 @njit(inline="always", **JIT)
 def _logit(p):
-    lo = log64(p) - log1p64(-p)
-    mid_lo = -log1p64((1.0 - 2.0 * p) / p)
-    mid_hi = log1p64((2.0 * p - 1.0) / (1.0 - p))
-    hi = log64(p / (1.0 - p))
-    return lo if p < 0.25 else (mid_lo if p < 0.5 else (mid_hi if p <= 0.75 else hi))
+    # q = min(p, 1 - p) (1 - p exact for p >= 1/2); q < 1/4: log(q / (1 - q)),
+    # q in [1/4, 1/2]: -log1p((1 - 2q) / q) (1 - 2q exact).  The branches
+    # differ only in their operands, selected before the one division and the
+    # one log: u = q / (1 - q), or u = 1 + w with the rounding error c of that
+    # sum added back (as in log1p64).  Every rounding is below 2**-50 relative,
+    # far under a float32 ULP.
+    q = p if p <= 0.5 else 1.0 - p
+    low = q < 0.25
+    num = q if low else 1.0 - 2.0 * q
+    den = 1.0 - q if low else q
+    r = num / den
+    u = r if low else 1.0 + r
+    c = 0.0 if low else (((1.0 - u) + r) if r <= 1.0 else ((r - u) + 1.0)) / u
+    uu = u if u > 0.0 else 1.0      # q == 0: the ends are selected below
+    m, k = _split(uu)
+    L = _log_kf(m, k, c)
+    half = (L if low else -L) + 0.0  # logit(1/2) is +0.0
+    out = half if p <= 0.5 else -half
+    end = -np.inf if p == 0.0 else np.inf
+    out = end if q == 0.0 else out
+    return out if (p >= 0.0 and p <= 1.0) else np.nan
 
 
 @njit(inline="always", **JIT)
