@@ -516,6 +516,11 @@ class TestBenchmarkHelpers:
         names = [name for dt, name, ns in rows if dt == "float32"]
         assert names[:5] == ["max", "+ exp", "+ sum", "+ write (softmax)", "sigmoid kernel"]
         assert all(ns >= 0 for _, _, ns in rows)
+        prof = _bench.elementwise_profile(n=256, repeat=1)
+        assert [(dt, name) for dt, name, *_ in prof][:4] == [
+            ("float32", "sigmoid"), ("float32", "log_sigmoid"), ("float32", "softplus"),
+            ("float32", "logit")] and len(prof) == 8
+        assert all(k >= 0 and c >= 0 for _, _, k, c, _ in prof)
         (dt32, pre, fresh, faults, sys_t), _ = _bench.fresh_output_cost(n=1 << 12, repeat=1)
         assert dt32 == "float32" and pre >= 0 and fresh >= 0 and faults >= 0
 

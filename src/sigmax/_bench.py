@@ -42,7 +42,8 @@ import time
 import numpy as np
 
 __all__ = ["SHAPES", "FUNCTIONS", "implementations", "time_call", "run", "format_table",
-           "threshold_rows", "pass_profile", "fresh_output_cost", "set_hugepages", "main"]
+           "threshold_rows", "pass_profile", "elementwise_profile", "fresh_output_cost",
+           "set_hugepages", "main"]
 
 #: The shapes of the kernels issue.
 SHAPES = [(65536, 10), (8192, 1000), (1024, 32768), (16, 2 ** 21)]
@@ -339,6 +340,46 @@ def pass_profile(rows: int = 8192, n: int = 1000, repeat: int = 5):
     return out_rows
 
 
+def elementwise_profile(n: int = 655360, repeat: int = 7):
+    """``(dtype, function, kernel_ns, call_ns, torch_ns)`` per element, one thread, in cache.
+
+    ``kernel_ns``: the elementwise kernel alone into a preallocated output;
+    ``call_ns``: the public call (checks, a fresh output, the kernel);
+    ``torch_ns``: PyTorch's function on the same memory (NaN without PyTorch).
+    At the default size (the 65536x10 rows) the arrays stay in cache and
+    outputs are recycled by malloc, so the figures are the arithmetic's.
+    """
+    import sigmax as sx
+    from sigmax._kernels import elementwise as ew
+
+    torch = _optional("torch")
+    previous = sx.get_num_threads()
+    sx.set_num_threads(1)
+    rows = []
+    rng = np.random.default_rng(0)
+    try:
+        for dtype in ("float32", "float64"):
+            x = rng.normal(scale=3.0, size=n).astype(dtype)
+            for name in ("sigmoid", "log_sigmoid", "softplus", "logit"):
+                arg = _input_for(name, x)
+                o = np.empty_like(arg)
+                kern = _thread_best(lambda: ew.apply(name, None, arg, None, o, 1), repeat)
+                call = _thread_best(lambda: getattr(sx, name)(arg), repeat)
+                tt = math.nan
+                if torch is not None:
+                    torch.set_num_threads(1)
+                    fn = {"sigmoid": torch.sigmoid,
+                          "log_sigmoid": torch.nn.functional.logsigmoid,
+                          "softplus": torch.nn.functional.softplus,
+                          "logit": torch.logit}[name]
+                    ta = torch.from_numpy(arg)
+                    tt = _thread_best(lambda: fn(ta), repeat) / n * 1e9
+                rows.append((dtype, name, kern / n * 1e9, call / n * 1e9, tt))
+    finally:
+        sx.set_num_threads(previous)
+    return rows
+
+
 def fresh_output_cost(n: int = 2 ** 25, repeat: int = 5):
     """``(dtype, preallocated_s, fresh_s, minor_faults, sys_s)``: writing a fresh array.
 
@@ -425,6 +466,12 @@ def main(argv=None) -> int:
         print("|---|---|---|")
         for dt, name, ns in pass_profile():
             print(f"| {dt} | {name} | {ns:.2f} |", flush=True)
+        print()
+        print("| dtype | function (65536x10, in cache) | kernel ns/element | sigmax call "
+              "ns/element | torch ns/element |")
+        print("|---|---|---|---|---|")
+        for dt, name, kern, call, tt in elementwise_profile():
+            print(f"| {dt} | {name} | {kern:.2f} | {call:.2f} | {tt:.2f} |", flush=True)
         print()
         print("| dtype | 2**25 elements | preallocated fill ms | fresh np.empty + fill ms "
               "| minor faults | sys ms |")
