@@ -128,28 +128,41 @@ def _sigmoid_parts64(x):
 
 
 @njit(inline="always", **JIT)
-def _sigmoid64(x):
+def _finish(hi, lo, k, exact):
+    """``(hi + lo) 2**k`` rounded once: on the subnormal grid where ``exact``
+    (:func:`round_scaled`), else assuming a normal result (cheaper; the blocks
+    take it for ``|x| <= _EDGE`` and redo the others with ``exact``)."""
+    return round_scaled(hi, lo, k) if exact else scale(hi + lo, k)
+
+
+#: Beyond this |x| a float64 result may be subnormal (e^-708.4 is the smallest
+#: normal number); the blocks redo those elements with the exact rounding.
+_EDGE = 700.0
+
+
+@njit(inline="always", **JIT)
+def _sigmoid64(x, exact):
     # 1 / (1 + t) for x >= 0, t / (1 + t) = 2**k (eh + el) (ih + il) below.
     eh, el, k, ih, il = _sigmoid_parts64(x)
     pos = x >= 0.0
     nh = 1.0 if pos else eh
     nl = 0.0 if pos else el
     p, pe = two_prod(nh, ih)
-    return round_scaled(p, pe + (nh * il + nl * ih), 0 if pos else k)
+    return _finish(p, pe + (nh * il + nl * ih), 0 if pos else k, exact)
 
 
 @njit(inline="always", **JIT)
-def _sigmoid_derivative64(x):
+def _sigmoid_derivative64(x, exact):
     # t / (1 + t)**2 = 2**k (eh + el) (ih + il)**2.
     eh, el, k, ih, il = _sigmoid_parts64(x)
     sh, se = two_prod(ih, ih)
     sl = se + 2.0 * ih * il
     p, pe = two_prod(eh, sh)
-    return round_scaled(p, pe + (eh * sl + el * sh), k)
+    return _finish(p, pe + (eh * sl + el * sh), k, exact)
 
 
 @njit(inline="always", **JIT)
-def _softplus64(x):
+def _softplus64(x, exact):
     # max(x, 0) + log1p(t), t = e^-|x|: both terms >= 0, no cancellation.
     eh, el, k = exp_dd(-abs(x))
     th = scale(eh, k)
@@ -159,13 +172,8 @@ def _softplus64(x):
     out = np.inf if x == np.inf else out
     # Below -40, log1p(t) = t - t**2/2 to 2**-114, formed at the scale of
     # e^-|x| and rounded once (subnormal results on their grid).
-    tiny = round_scaled(eh, el - 0.5 * eh * th, k)
+    tiny = _finish(eh, el - 0.5 * eh * th, k, exact)
     return tiny if x < -40.0 else out
-
-
-@njit(inline="always", **JIT)
-def _log_sigmoid64(x):
-    return -_softplus64(-x)
 
 
 @njit(inline="always", **JIT)
@@ -305,20 +313,32 @@ def _logit_block(kind, x, t, out, k0, k1):
             outs[k] = 0.0 if tk == 0.0 else tk * _logit_derivative(np.float64(xs[k]))
 
 
+# The float64 blocks: every element with the normal-result rounding first,
+# counting the elements beyond _EDGE; those (if any) are redone by _fix64.
+
 @njit(**JIT)
 def _sigmoid64_block(kind, x, t, out, k0, k1):
     xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
     n = xs.size
+    edge = 0
     if kind == 0:
         for k in range(n):
-            outs[k] = _sigmoid64(xs[k])
+            v = xs[k]
+            outs[k] = _sigmoid64(v, False)
+            edge += 1 if abs(v) > _EDGE else 0
     elif kind == 1:
         for k in range(n):
-            outs[k] = _sigmoid_derivative64(xs[k])
+            v = xs[k]
+            outs[k] = _sigmoid_derivative64(v, False)
+            edge += 1 if abs(v) > _EDGE else 0
     else:
         for k in range(n):
+            v = xs[k]
             tk = ts[k]
-            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid_derivative64(xs[k])
+            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid_derivative64(v, False)
+            edge += 1 if abs(v) > _EDGE else 0
+    if edge:
+        _fix64(0 if kind == 0 else 1, 1.0, kind, xs, ts, outs)
 
 
 @njit(**JIT)
@@ -327,24 +347,59 @@ def _sigmoid64_of(sign, kind, x, t, out, k0, k1):
     derivatives of softplus (``sign`` 1) and log_sigmoid (``sign`` -1)."""
     xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
     n = xs.size
+    edge = 0
     if kind == 1:
         for k in range(n):
-            outs[k] = _sigmoid64(sign * xs[k])
+            v = sign * xs[k]
+            outs[k] = _sigmoid64(v, False)
+            edge += 1 if abs(v) > _EDGE else 0
     else:
         for k in range(n):
+            v = sign * xs[k]
             tk = ts[k]
-            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid64(sign * xs[k])
-
-
-_BLOCKS = (_sigmoid_block, _log_sigmoid_block, _softplus_block, _logit_block)
+            outs[k] = 0.0 if tk == 0.0 else tk * _sigmoid64(v, False)
+            edge += 1 if abs(v) > _EDGE else 0
+    if edge:
+        _fix64(0, sign, kind, xs, ts, outs)
 
 
 @njit(**JIT)
 def _softplus64_block(sign, kind, x, t, out, k0, k1):
     """``sign softplus(sign x)``: softplus (``sign`` 1) and log_sigmoid (-1); kind 0 only."""
-    xs, outs = x[k0:k1], out[k0:k1]
+    xs, ts, outs = x[k0:k1], t[k0:k1], out[k0:k1]
+    edge = 0
     for k in range(xs.size):
-        outs[k] = sign * _softplus64(sign * xs[k])
+        v = sign * xs[k]
+        outs[k] = sign * _softplus64(v, False)
+        edge += 1 if abs(v) > _EDGE else 0
+    if edge:
+        _fix64(2, sign, 0, xs, ts, outs)
+
+
+@njit(**JIT)
+def _fix64(fid, sign, kind, xs, ts, outs):
+    """Redo the elements beyond _EDGE with the exact (subnormal) rounding.
+
+    ``fid``: 0 sigmoid, 1 its derivative, 2 softplus (times ``sign``); ``kind``
+    2 multiplies by the cotangent ``ts``, with 0 wherever it is 0.
+    """
+    for k in range(xs.size):
+        v = sign * xs[k]
+        if not abs(v) > _EDGE:
+            continue
+        if fid == 0:
+            f = _sigmoid64(v, True)
+        elif fid == 1:
+            f = _sigmoid_derivative64(v, True)
+        else:
+            f = sign * _softplus64(v, True)
+        if kind == 2:
+            tk = ts[k]
+            f = 0.0 if tk == 0.0 else tk * f
+        outs[k] = f
+
+
+_BLOCKS = (_sigmoid_block, _log_sigmoid_block, _softplus_block, _logit_block)
 
 
 @njit(**JIT)
