@@ -521,6 +521,8 @@ class TestBenchmarkHelpers:
             ("float32", "sigmoid"), ("float32", "log_sigmoid"), ("float32", "softplus"),
             ("float32", "logit")] and len(prof) == 8
         assert all(k >= 0 and c >= 0 for _, _, k, c, _ in prof)
+        one, two = _bench.pool_round_trip(repeat=3)
+        assert one > 0 and two > 0
         (dt32, pre, fresh, faults, sys_t), _ = _bench.fresh_output_cost(n=1 << 12, repeat=1)
         assert dt32 == "float32" and pre >= 0 and fresh >= 0 and faults >= 0
 

@@ -42,7 +42,8 @@ import time
 import numpy as np
 
 __all__ = ["SHAPES", "FUNCTIONS", "implementations", "time_call", "run", "format_table",
-           "threshold_rows", "pass_profile", "elementwise_profile", "fresh_output_cost",
+           "threshold_rows", "pass_profile", "elementwise_profile", "pool_round_trip",
+           "fresh_output_cost",
            "set_hugepages", "main"]
 
 #: The shapes of the kernels issue.
@@ -380,6 +381,35 @@ def elementwise_profile(n: int = 655360, repeat: int = 7):
     return rows
 
 
+def pool_round_trip(repeat: int = 2001):
+    """``(one_thread_us, two_threads_us)``: median wall time of the kernels' thread pool
+    running a no-op kernel (``sigmax._kernels._pool.run``) on one and on two threads.
+
+    The difference is the cost of handing half of a call to a pool thread and
+    waiting for it; on a VM it is dominated by waking the idle vCPU.
+    """
+    from numba import njit
+
+    from sigmax._kernels import _pool
+
+    @njit(nogil=True, cache=False)
+    def noop(a, t0, t1):
+        for i in range(t0, t1):
+            a[i] = 0.0
+
+    a = np.zeros(16)
+    out = []
+    for threads in (1, 2):
+        _pool.run(noop, (a,), 16, threads)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            _pool.run(noop, (a,), 16, threads)
+            times.append(time.perf_counter() - t0)
+        out.append(statistics.median(times) * 1e6)
+    return tuple(out)
+
+
 def fresh_output_cost(n: int = 2 ** 25, repeat: int = 5):
     """``(dtype, preallocated_s, fresh_s, minor_faults, sys_s)``: writing a fresh array.
 
@@ -472,6 +502,10 @@ def main(argv=None) -> int:
         print("|---|---|---|---|---|")
         for dt, name, kern, call, tt in elementwise_profile():
             print(f"| {dt} | {name} | {kern:.2f} | {call:.2f} | {tt:.2f} |", flush=True)
+        one, two = pool_round_trip()
+        print()
+        print(f"thread pool, a no-op kernel: {one:.1f} us on one thread, {two:.1f} us on two "
+              "(median)")
         print()
         print("| dtype | 2**25 elements | preallocated fill ms | fresh np.empty + fill ms "
               "| minor faults | sys ms |")
