@@ -18,7 +18,7 @@ exp (Cody & Waite range reduction, then a polynomial)::
 (subnormal results are kept) or overflows to ``inf``.  ``q`` is the Taylor
 polynomial ``r + r**2/2 + ... + r**13/13!`` (truncation below 5e-18 relative on
 ``|r| <= ln2/2``) for float64 results.  ``exp32``, whose result is rounded to
-float32, stops at ``r**9/9!`` (7e-12) and scales once (see its docstring).  A correction ``dz`` (the rounding error of
+float32, uses a degree-8 Chebyshev fit (4.6e-12) and scales once (see its docstring).  A correction ``dz`` (the rounding error of
 the argument, see the softmax kernels) is added to ``r``.
 
 log (fdlibm's scheme): ``x = 2**k (1 + f)`` with ``sqrt(2)/2 <= 1 + f < sqrt(2)``,
@@ -52,6 +52,14 @@ _SHIFT = 6755399441055744.0       # 1.5 * 2**52: adding it rounds to an integer
 _SHIFT_BITS = 0x4338000000000000
 _SQRT2 = 1.4142135623730951
 _TWO54 = 18014398509481984.0
+
+
+#: exp32's q(r) ~ (e^r - 1 - r)/r**2 on |r| <= ln2/2, highest degree first:
+#:   import mpmath as mp; mp.mp.dps = 40; L = mp.log(2)/2
+#:   q = lambda r: mp.mpf(1)/2 + r/6 if abs(r) < mp.mpf('1e-10') else (mp.exp(r) - 1 - r)/r**2
+#:   [float(c) for c in mp.chebyfit(q, [-L, L], 7)]    # error 2.7e-11 in q, 4.6e-12 in e^r
+_Q32 = (2.4859578222625295e-05, 0.0001989927395864936, 0.001388885404961482,
+        0.008333298483754886, 0.041666666718980845, 0.16666666718997508, 0.5)
 
 
 @intrinsic
@@ -127,14 +135,16 @@ def exp32(z):
 
     Exact to that accuracy for ``-700 <= z <= 89``; 0 below -700 (the exact
     value, under 1e-304, rounds to 0 in float32) and ``inf`` above 89 (float32
-    overflows from 88.73 on).  Cheaper than :func:`exp64`: a degree-9 Taylor
-    polynomial (truncation 7e-12 on ``|r| <= ln2/2``) after a one-constant
-    reduction, no clamps, and one
-    multiplication by ``2**k`` (``k`` in [-1010, 129] is a normal power of two;
-    outside that range the arithmetic yields garbage that the two selects
-    replace).  NaN stays NaN.  Degree 9, not less: a float32 softmax must round
-    to the same float32 as the float64 result rounded (tests/test_softmax_policy.py);
-    degree 8 (2e-10) changed 2 of 16384 elements there.
+    overflows from 88.73 on).  Cheaper than :func:`exp64`: ``1 + r + r**2 q(r)``
+    with ``q`` the degree-6 Chebyshev fit of ``(e^r - 1 - r)/r**2`` (``_Q32``;
+    4.6e-12 relative on ``|r| <= ln2/2``, where the degree-9 Taylor polynomial it
+    replaced, one FMA more, gave 7e-12) after a one-constant reduction, no
+    clamps, and one multiplication by ``2**k`` (``k`` in [-1010, 129] is a normal
+    power of two; outside that range the arithmetic yields garbage that the two
+    selects replace).  NaN stays NaN.  Not less accurate: a float32 softmax must
+    round to the same float32 as the float64 result rounded
+    (tests/test_softmax_policy.py); the degree-8 Taylor polynomial (2e-10)
+    changed 2 of 16384 elements there.
     """
     y = z * _INV_LN2 + _SHIFT
     kf = y - _SHIFT
@@ -142,14 +152,13 @@ def exp32(z):
     # One FMA: ln 2 rounded to float64 (error 2.3e-17) times |k| <= 1010 moves
     # r by at most 2.3e-14, a relative error of exp that small.
     r = z - kf * _LN2
-    q = 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
+    q = _Q32[0]
+    q = q * r + _Q32[1]
+    q = q * r + _Q32[2]
+    q = q * r + _Q32[3]
+    q = q * r + _Q32[4]
+    q = q * r + _Q32[5]
+    q = q * r + _Q32[6]
     q = r + (r * r) * q
     out = (1.0 + q) * from_bits((k + 1023) << 52)
     out = 0.0 if z < -700.0 else out
