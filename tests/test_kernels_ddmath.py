@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import pytest
 
-from sigmax._kernels._ddmath import (exp_dd, fma, log1p_dd, log_dd, recip_dd, round_scaled,
+from sigmax._kernels._ddmath import (exp_dd, fma, log1p_dd, recip_dd, round_scaled,
                                     two_prod, two_sum)
 
 _rng = np.random.default_rng(31)
@@ -48,12 +48,6 @@ def _vexact(a, b, s, e, p, pe, f):
 def _vlog1p_dd(ah, al, hi, lo):
     for i in range(ah.size):
         hi[i], lo[i] = log1p_dd(ah[i], al[i])
-
-
-@numba.njit(error_model="numpy")
-def _vlog_dd(q, hi, lo):
-    for i in range(q.size):
-        hi[i], lo[i] = log_dd(q[i])
 
 
 def _exp_dd(z):
@@ -196,17 +190,3 @@ def test_log1p_dd_relative_error_below_2_to_minus_59():
         refs = [mp.log1p(mp.mpf(a) + mp.mpf(b)) for a, b in zip(ah, al)]
     worst = _worst_relative(hi, lo, refs)
     assert worst < mp.mpf(2) ** -59, float(worst)
-
-
-def test_log_dd_relative_error_below_2_to_minus_59():
-    q = np.concatenate([10.0 ** _rng.uniform(-323, 308, 3000), _rng.uniform(0.5, 2.0, 1000),
-                        [5e-324, 2.0**-1022, 1.0 - 2.0**-53, 1.0 + 2.0**-52, 2.0, 0.5]])
-    hi, lo = np.empty_like(q), np.empty_like(q)
-    _vlog_dd(q, hi, lo)
-    with mp.workdps(50):
-        refs = [mp.log(mp.mpf(v)) for v in q]
-    worst = _worst_relative(hi, lo, refs)
-    assert worst < mp.mpf(2) ** -59, float(worst)
-    one_h, one_l = np.empty(1), np.empty(1)
-    _vlog_dd(np.ones(1), one_h, one_l)
-    assert one_h[0] == 0.0 and one_l[0] == 0.0

@@ -16,7 +16,7 @@ selects and bit casts; no table, no libm call.
   first four terms formed from exact sums and products (TwoSum, FMA; ``1/6``
   as a pair) and ``Q`` the rest of the Taylor polynomial up to ``r**15/15!``
   (truncation below ``2**-68`` on ``|r| <= ln2/2``) in float64.
-* :func:`log1p_dd` and :func:`log_dd` return ``log`` as a pair, relative
+* :func:`log1p_dd` returns ``log1p`` as a pair, relative
   error below ``2**-59``: ``1 + a = 2**j (mh + ml)`` with ``mh`` in
   [sqrt(2)/2, sqrt(2)), then ``log m = 2 atanh(s)``, ``s = (m - 1)/(m + 1)``
   with ``s`` a pair (one division and a remainder correction) and
@@ -37,14 +37,13 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.core.extending import intrinsic
 
 from ._vmath import _split, bits, from_bits
 
-__all__ = ["fma", "two_sum", "fast_two_sum", "two_prod", "exp_dd", "log1p_dd", "log_dd",
-           "scale", "recip_dd", "round_scaled"]
+__all__ = ["fma", "two_sum", "fast_two_sum", "two_prod", "exp_dd", "log1p_dd", "scale",
+           "recip_dd", "round_scaled"]
 
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 0.6931471803691238      # 32 significant bits: k * _LN2_HI is exact
@@ -52,7 +51,6 @@ _LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI (to 2**-87)
 _SHIFT = 6755399441055744.0       # 1.5 * 2**52: adding it rounds to an integer
 _SHIFT_BITS = 0x4338000000000000
 _TINY = 2.2250738585072014e-308   # the smallest normal float64
-_TWO54 = 18014398509481984.0
 _SIXTH_HI = 1.0 / 6.0
 _SIXTH_LO = float(Fraction(1, 6) - Fraction(_SIXTH_HI))
 _TWO_THIRDS_HI = 2.0 / 3.0
@@ -240,14 +238,3 @@ def log1p_dd(ah, al):
     dh, dl = two_sum(1.0 + p, ah)
     # Scaling by 2**-j is exact (the values are normal or 0).
     return _log_core(nh * w, (nl + al) * w, dh * w, (dl + al) * w, np.float64(j))
-
-
-@njit(**_OPTS)
-def log_dd(q):
-    """``log q`` as a pair for finite ``q > 0`` (subnormals included)."""
-    tiny = q < _TINY
-    qs = q * _TWO54 if tiny else q
-    mh, j = _split(qs)
-    j = j - 54 if tiny else j
-    dh, dl = two_sum(1.0, mh)
-    return _log_core(mh - 1.0, 0.0, dh, dl, np.float64(j))   # mh - 1 exact (Sterbenz)

@@ -21,9 +21,9 @@ on the kernel path; tests/test_kernels.py).
 
 float64 arrays: those single-double formulas would give 1.2 to 3 ULP, so the
 float64 kernels (the ``*64`` functions below) carry every intermediate as a
-double-double, as the plain path does, with the vectorisable ``exp_dd``,
-``log1p_dd`` and ``log_dd`` of :mod:`sigmax._kernels._ddmath` (relative error
-below ``2**-59``), and round once: within 0.51 ULP (plain path 0.501).
+double-double, as the plain path does, with the vectorisable ``exp_dd`` and
+``log1p_dd`` of :mod:`sigmax._kernels._ddmath` (relative error below
+``2**-59``), and round once: within 0.51 ULP (plain path 0.501).
 
 ``vjp``/``jvp`` give ``t f'(x)`` with 0 wherever ``t == 0`` (even where ``f'``
 is infinite), as the plain path.  The work is split over threads in blocks of
@@ -37,7 +37,7 @@ from numba import njit
 
 from . import _pool
 from ._common import JIT
-from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, log_dd, recip_dd, round_scaled, scale,
+from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, recip_dd, round_scaled, scale,
                       two_prod, two_sum)
 from ._vmath import _LN2_HI, _LN2_LO, _log_kf, _split
 from ._vmath import exp32, log1p32
