@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, types
 from numba.core.extending import intrinsic
 
-from ._vmath import _split, bits, from_bits
+from ._vmath import _split, bits, exp_taylor_to_24, from_bits
 
 __all__ = ["fma", "two_sum", "fast_two_sum", "two_prod", "exp_dd", "log1p_dd", "scale",
            "recip_dd", "round_scaled"]
@@ -119,16 +119,7 @@ def exp_dd(z):
     # r**4 Q(r) is under 7e-4 of it.
     q = 1.0 / 1307674368000.0
     q = q * r + 1.0 / 87178291200.0
-    q = q * r + 1.0 / 6227020800.0
-    q = q * r + 1.0 / 479001600.0
-    q = q * r + 1.0 / 39916800.0
-    q = q * r + 1.0 / 3628800.0
-    q = q * r + 1.0 / 362880.0
-    q = q * r + 1.0 / 40320.0
-    q = q * r + 1.0 / 5040.0
-    q = q * r + 1.0 / 720.0
-    q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
+    q = exp_taylor_to_24(q * r + 1.0 / 6227020800.0, r)
     r2, r2e = two_prod(r, r)
     p3, p3e = two_prod(r, r2)           # r**3 = p3 + p3e + r r2e
     t1, t1e = two_prod(_SIXTH_HI, p3)

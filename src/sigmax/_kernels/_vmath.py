@@ -113,7 +113,17 @@ def exp64(z, dz):
     # 1 + (r + r**2 q): the leading 1 is added last, where it rounds once.
     # The Horner steps are written out: a loop over a tuple of coefficients,
     # inlined into the kernels' loops, trips numba's IR checks.
-    q = 1.0 / 6227020800.0
+    q = exp_taylor_to_24(1.0 / 6227020800.0, r)
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    q = r + (r * r) * q
+    return _scale(1.0 + q, k)
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+def exp_taylor_to_24(q, r):
+    """Horner steps of exp's Taylor series from ``1/12!`` down to ``1/4!``: ``q`` holds
+    the higher terms (``1/13!`` for exp64, more for ``_ddmath.exp_dd``)."""
     q = q * r + 1.0 / 479001600.0
     q = q * r + 1.0 / 39916800.0
     q = q * r + 1.0 / 3628800.0
@@ -122,11 +132,7 @@ def exp64(z, dz):
     q = q * r + 1.0 / 5040.0
     q = q * r + 1.0 / 720.0
     q = q * r + 1.0 / 120.0
-    q = q * r + 1.0 / 24.0
-    q = q * r + 1.0 / 6.0
-    q = q * r + 0.5
-    q = r + (r * r) * q
-    return _scale(1.0 + q, k)
+    return q * r + 1.0 / 24.0
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
