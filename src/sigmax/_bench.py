@@ -353,7 +353,6 @@ def elementwise_profile(n: int = 655360, repeat: int = 7):
     import sigmax as sx
     from sigmax._kernels import elementwise as ew
 
-    torch = _optional("torch")
     previous = sx.get_num_threads()
     sx.set_num_threads(1)
     rows = []
@@ -367,13 +366,10 @@ def elementwise_profile(n: int = 655360, repeat: int = 7):
                 kern = _thread_best(lambda: ew.apply(name, None, arg, None, o, 1), repeat)
                 call = _thread_best(lambda: getattr(sx, name)(arg), repeat)
                 tt = math.nan
-                if torch is not None:
-                    torch.set_num_threads(1)
-                    fn = {"sigmoid": torch.sigmoid,
-                          "log_sigmoid": torch.nn.functional.logsigmoid,
-                          "softplus": torch.nn.functional.softplus,
-                          "logit": torch.logit}[name]
-                    ta = torch.from_numpy(arg)
+                peer = implementations(name, 1).get("torch")
+                if peer is not None:
+                    prepare, fn = peer
+                    ta = prepare(arg)
                     tt = _thread_best(lambda: fn(ta), repeat) / n * 1e9
                 rows.append((dtype, name, kern / n * 1e9, call / n * 1e9, tt))
     finally:

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, types
 from numba.core.extending import intrinsic
 
-from ._vmath import _split, bits, exp_taylor_to_24, from_bits
+from ._vmath import _split, atanh_series_to_5, bits, exp_taylor_to_24, from_bits
 
 __all__ = ["fma", "two_sum", "fast_two_sum", "two_prod", "exp_dd", "log1p_dd", "scale",
            "recip_dd", "round_scaled"]
@@ -192,16 +192,7 @@ def _log_core(nh, nl, dh, dl, j):
     # measured 2**-57); the higher terms are under 2e-4 of it.
     z, ze = two_prod(sh, sh)
     ze = ze + 2.0 * sh * sl
-    R = 2.0 / 23.0
-    R = R * z + 2.0 / 21.0
-    R = R * z + 2.0 / 19.0
-    R = R * z + 2.0 / 17.0
-    R = R * z + 2.0 / 15.0
-    R = R * z + 2.0 / 13.0
-    R = R * z + 2.0 / 11.0
-    R = R * z + 2.0 / 9.0
-    R = R * z + 2.0 / 7.0
-    R = R * z + 2.0 / 5.0
+    R = atanh_series_to_5(z)
     p3, p3e = two_prod(sh, z)           # sh**3 = p3 + p3e + sh ze (+ 3 z sl)
     t1, t1e = two_prod(_TWO_THIRDS_HI, p3)
     small = (t1e + _TWO_THIRDS_HI * (p3e + sh * ze + z * sl)) + _TWO_THIRDS_LO * p3

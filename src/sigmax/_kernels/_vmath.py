@@ -177,6 +177,14 @@ def _log_kf(m, k, c):
     f = m - 1.0
     s = f / (2.0 + f)
     z = s * s
+    R = (atanh_series_to_5(z) * z + 2.0 / 3.0) * z
+    return _log_combine(f, s, R, k, c)
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+def atanh_series_to_5(z):
+    """Horner steps of ``2 atanh(s)/s = 2 + 2 z/3 + 2 z**2/5 + ...`` from ``2/23``
+    down to ``2/5`` (``z = s**2``); shared by ``_log_kf`` and ``_ddmath``'s log."""
     R = 2.0 / 23.0
     R = R * z + 2.0 / 21.0
     R = R * z + 2.0 / 19.0
@@ -186,12 +194,15 @@ def _log_kf(m, k, c):
     R = R * z + 2.0 / 11.0
     R = R * z + 2.0 / 9.0
     R = R * z + 2.0 / 7.0
-    R = R * z + 2.0 / 5.0
-    R = R * z + 2.0 / 3.0
-    R = R * z
+    return R * z + 2.0 / 5.0
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+def _log_combine(f, s, R, k, c):
+    """fdlibm's ``k ln2 + log(1 + f) + c`` from ``s = f/(2 + f)`` and ``R = R(s**2)``:
+    the small terms first, ``k ln2_hi`` (exact) and ``f`` last."""
     hfsq = 0.5 * f * f
     kf = np.float64(k)
-    # fdlibm: the small terms first, k ln2_hi (exact) and f last.
     return kf * _LN2_HI - ((hfsq - (s * (hfsq + R) + (kf * _LN2_LO + c))) - f)
 
 
@@ -208,12 +219,17 @@ def _split(x):
 
 
 @njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
+def split_any(x):
+    """:func:`_split` for any finite ``x > 0``, subnormals included (scaled by 2**54 first)."""
+    tiny = x < 2.2250738585072014e-308
+    m, k = _split(x * _TWO54 if tiny else x)
+    return m, (k - 54 if tiny else k)
+
+
+@njit(inline="always", cache=True, error_model="numpy", fastmath={"contract"})
 def log64(x):
     """``log(x)`` to float64 accuracy; ``-inf`` at 0, NaN below 0 and for NaN."""
-    tiny = x < 2.2250738585072014e-308
-    xs = x * _TWO54 if tiny else x
-    m, k = _split(xs)
-    k = k - 54 if tiny else k
+    m, k = split_any(x)
     out = _log_kf(m, k, 0.0)
     out = -np.inf if x == 0.0 else out
     out = np.inf if x == np.inf else out
@@ -258,6 +274,4 @@ def log1p32(t):
     R = R * z + 2.0 / 5.0
     R = R * z + 2.0 / 3.0
     R = R * z
-    hfsq = 0.5 * f * f
-    kf = np.float64(k)
-    return kf * _LN2_HI - ((hfsq - (s * (hfsq + R) + (kf * _LN2_LO + c))) - f)
+    return _log_combine(f, s, R, k, c)

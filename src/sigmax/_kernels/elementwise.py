@@ -39,7 +39,7 @@ from . import _pool
 from ._common import JIT
 from ._ddmath import (exp_dd, fma, fast_two_sum, log1p_dd, recip_dd, round_scaled, scale,
                       two_prod, two_sum)
-from ._vmath import _LN2_HI, _LN2_LO, _log_kf, _split
+from ._vmath import _LN2_HI, _LN2_LO, _log_kf, _split, split_any
 from ._vmath import exp32, log1p32
 
 __all__ = ["apply", "FUNCTIONS"]
@@ -91,7 +91,13 @@ def _logit(p):
     uu = u if u > 0.0 else 1.0      # q == 0: the ends are selected below
     m, k = _split(uu)
     L = _log_kf(m, k, c)
-    half = (L if low else -L) + 0.0  # logit(1/2) is +0.0
+    return _logit_ends(p, q, (L if low else -L) + 0.0)  # logit(1/2) is +0.0
+
+
+@njit(inline="always", **JIT)
+def _logit_ends(p, q, half):
+    """``logit(p)`` from ``half = logit(q)``, ``q = min(p, 1 - p)``: the sign by the
+    side of 1/2, ``+-inf`` at the ends, NaN outside [0, 1] (and for NaN)."""
     out = half if p <= 0.5 else -half
     end = -np.inf if p == 0.0 else np.inf
     out = end if q == 0.0 else out
@@ -190,9 +196,7 @@ def _logit_half64(q):
     division and the log (each computed once per element).
     """
     low = q < 0.25
-    tiny = q < 2.2250738585072014e-308
-    m, e = _split(q * 18014398509481984.0 if tiny else q)
-    e = e - 54 if tiny else e
+    m, e = split_any(q)
     oh, ol = fast_two_sum(1.0, -q)
     num = m if low else 1.0 - 2.0 * q
     dh = oh if low else q
@@ -212,11 +216,7 @@ def _logit64(p):
     # The smaller of p and 1 - p (exact for p >= 1/2); p = 1/2 gives +0.0,
     # the ends +-inf, outside [0, 1] (and NaN) NaN.
     q = p if p <= 0.5 else 1.0 - p
-    half = _logit_half64(q if q > 0.0 else 0.5) + 0.0
-    out = half if p <= 0.5 else -half
-    end = -np.inf if p == 0.0 else np.inf
-    out = end if q == 0.0 else out
-    return out if (p >= 0.0 and p <= 1.0) else np.nan
+    return _logit_ends(p, q, _logit_half64(q if q > 0.0 else 0.5) + 0.0)
 
 
 @njit(inline="always", **JIT)
@@ -225,9 +225,7 @@ def _logit_derivative64(p):
     # 2**-e (1/m + 2**e/(1 - q)) of two reciprocal pairs, scaled exactly.
     q = p if p <= 0.5 else 1.0 - p
     qq = q if q > 0.0 else 0.5
-    tiny = qq < 2.2250738585072014e-308
-    m, e = _split(qq * 18014398509481984.0 if tiny else qq)
-    e = e - 54 if tiny else e
+    m, e = split_any(qq)
     ah, al = recip_dd(m, 0.0)
     oh, ol = fast_two_sum(1.0, -qq)
     bh, bl = recip_dd(oh, ol)
