@@ -93,13 +93,9 @@ def _forced_path(request):
 
 @pytest.fixture(scope="module")
 def sigmax_path(request):
-    """``"plain"`` or ``"kernel"``: every sigmax call in the test takes that path.
+    """``"plain"`` or ``"kernel"``, for the modules that parametrize it indirectly.
 
-    For modules that request it (``usefixtures``, indirect parametrization);
-    the modules of ``_BOTH_PATHS`` get the same through ``_forced_path``.
+    ``_forced_path`` forces the path for every test that carries the parameter,
+    however it was parametrized.
     """
-    from sigmax import _dispatch
-
-    previous = _dispatch.set_threshold(_threshold_for(request.param))
-    yield request.param
-    _dispatch.set_threshold(previous)
+    return request.param

@@ -432,18 +432,10 @@ def _kind(method):
     return 0 if method is None else (1 if method == "derivative" else 2)
 
 
-def has_kernel(name, method, dtype) -> bool:
-    """True where ``name``'s ``method`` (None for the value) has a kernel for ``dtype``."""
-    if dtype == np.float32:
-        return name in FUNCTIONS
-    return dtype == np.float64 and (name, _kind(method)) in _BLOCKS64
-
-
 def apply(name, method, x, t, out, threads=1):
     """``out[:] = f(x)`` (``method`` None), ``f'(x)`` (``"derivative"``) or ``t f'(x)``.
 
-    ``x``, ``t`` and ``out`` are flat arrays of one dtype, float32 or (where
-    :func:`has_kernel`) float64.
+    ``x``, ``t`` and ``out`` are flat arrays of one dtype, float32 or float64.
     """
     kind = _kind(method)
     t = t if kind == 2 else np.zeros(1, dtype=x.dtype)

@@ -184,10 +184,8 @@ def elementwise_method(fn, method, x, t):
     fname = fn._method_name(method)
     arr = x
     kd = _kernel_dtype(arr, t if method in ("vjp", "jvp") else None)
-    if kd != arr.dtype or not _ew.has_kernel(fn.name, method, kd):
-        # A float64 cotangent on float32 x, or a float64 function without a
-        # kernel (logit, the softplus and log_sigmoid values): the plain path.
-        return NotImplemented
+    if kd != arr.dtype:
+        return NotImplemented  # a float64 cotangent on float32 x: the plain path
     tarr = None
     if method in ("vjp", "jvp"):
         tarr = _same_or(t, _policy.check_cotangent(t, arr.shape, kd, fname,
